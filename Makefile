@@ -1,0 +1,64 @@
+# stalenb — the two commands: `make reproduce` and `make test`.
+# Both create .venv and install the project when needed; a fresh clone needs nothing else.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.stalenb-installed
+SHARED_MNIST := ../shared/data/mnist10k/MNIST
+
+# Quiet, deterministic runs of the tools.
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export MPLBACKEND := Agg
+export PYTHONHASHSEED := 0
+
+.PHONY: help venv data browser test test-unit test-notebooks reproduce reproduce-quick bench strip clean-cache
+
+help:
+	@echo "make reproduce   run every notebook in order (paper profile), write figures/"
+	@echo "make test        unit tests + every notebook through nbval (quick) + browser test"
+	@echo "make bench       speed ratios of the simulator against plain PyTorch loops"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# MNIST for tests and offline runs: link the 8k/2k split from ../shared when data/MNIST is absent.
+data:
+	@if [ ! -e data/MNIST ] && [ -d $(SHARED_MNIST) ]; then \
+	  ln -s "$$(cd $(SHARED_MNIST) && pwd)" data/MNIST && echo "linked $(SHARED_MNIST) -> data/MNIST"; \
+	fi
+
+# Debian's Chromium for the browser test (Playwright's own browser download is not used).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian chromium (needs root + apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: venv data browser
+	STALENB_QUICK=1 TQDM_DISABLE=1 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider
+
+test-unit: venv data
+	STALENB_QUICK=1 TQDM_DISABLE=1 $(BIN)/python -m pytest tests -p no:cacheprovider
+
+test-notebooks: venv data
+	STALENB_QUICK=1 TQDM_DISABLE=1 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider
+
+reproduce: venv data
+	$(BIN)/python -m stalenb.reproduce
+
+reproduce-quick: venv data
+	STALENB_QUICK=1 $(BIN)/python -m stalenb.reproduce --quick
+
+bench: venv data
+	$(BIN)/python -m stalenb.bench
+
+# Strip notebook outputs (tags are kept); CI checks with nbstripout --verify.
+strip: venv
+	$(BIN)/nbstripout notebooks/*.ipynb
+
+clean-cache:
+	rm -rf cache build

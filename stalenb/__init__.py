@@ -1,0 +1,26 @@
+"""stalenb — stale gradients in distributed SGD: simulate, run for real, check the claims.
+
+Public API (spec §S3):
+
+- :class:`Config`, :func:`simulate` (→ DataFrame), :func:`run` (→ :class:`Run` with the
+  per-gradient staleness record);
+- :mod:`stalenb.staleness` (``Constant``, ``Uniform``, ``Geometric``), :mod:`stalenb.timing`;
+- :mod:`stalenb.data` (``mnist``), :mod:`stalenb.models` (``lenet``, ``mlp``);
+- :mod:`stalenb.theory` (the poster's theorems as functions).
+"""
+
+__version__ = "0.1.0"
+
+from . import compress, data, models, paths, rules, staleness, timing  # noqa: E402
+from .config import Config  # noqa: E402
+from .engine import Run, run, simulate  # noqa: E402
+from .gradients import NeuralNet, Quadratic  # noqa: E402
+from .server import Server  # noqa: E402
+from .staleness import Constant, Geometric, Uniform  # noqa: E402
+from .timing import Timing  # noqa: E402
+
+__all__ = [
+    "Config", "Run", "run", "simulate", "Server", "NeuralNet", "Quadratic", "Timing",
+    "Constant", "Uniform", "Geometric", "compress", "data", "models", "paths", "rules",
+    "staleness", "timing", "__version__",
+]

@@ -1,0 +1,80 @@
+"""Finished runs on disk, keyed by (config, seed, package version, data folder).
+
+Each run is one ``.npz`` file (numeric columns only, loaded with ``allow_pickle=False``; never
+pickle) written to a temporary file in the same folder and moved into place with ``os.replace``,
+so a killed run leaves either nothing or a complete file. A file that fails to load (truncated,
+corrupt, or written for another key) is deleted and the run recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import paths
+
+FORMAT = 1
+
+
+def key(config, extra: dict | None = None) -> str:
+    """Content hash of the configuration, the package version and the data folder."""
+    from . import __version__
+
+    root = config.data_root if config.data_root is not None else str(paths.data_dir())
+    payload = {"config": config.to_dict(), "version": __version__, "format": FORMAT,
+               "data": str(Path(root).resolve()), "extra": extra or {}}
+    blob = json.dumps(payload, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def path_for(k: str) -> Path:
+    return paths.cache_dir() / f"run-{k}.npz"
+
+
+def save(k: str, frames: dict[str, pd.DataFrame], meta: dict) -> Path:
+    """Write ``frames`` (name → DataFrame) and ``meta`` atomically under key ``k``."""
+    arrays = {"__meta__": np.frombuffer(json.dumps({**meta, "key": k}).encode(), dtype=np.uint8)}
+    for name, df in frames.items():
+        arrays[f"{name}/__columns__"] = np.frombuffer(json.dumps(list(df.columns)).encode(), dtype=np.uint8)
+        for col in df.columns:
+            arrays[f"{name}/{col}"] = df[col].to_numpy()
+    target = path_for(k)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def load(k: str):
+    """``(frames, meta)`` for key ``k``, or ``None`` if absent or unreadable (then deleted)."""
+    target = path_for(k)
+    if not target.is_file():
+        return None
+    try:
+        with np.load(target, allow_pickle=False) as z:
+            meta = json.loads(bytes(z["__meta__"]).decode())
+            if meta.get("key") != k:
+                raise ValueError("key mismatch")
+            names = {n.split("/", 1)[0] for n in z.files if "/" in n}
+            frames = {}
+            for name in names:
+                cols = json.loads(bytes(z[f"{name}/__columns__"]).decode())
+                frames[name] = pd.DataFrame({c: z[f"{name}/{c}"] for c in cols}, columns=cols)
+        return frames, meta
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError):
+        target.unlink(missing_ok=True)
+        return None

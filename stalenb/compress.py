@@ -1,0 +1,99 @@
+"""Gradient sparsification at the worker: top-k, random-k, per-worker error feedback.
+
+- top-k keeps the k = ⌈ρ·d⌉ entries of largest magnitude (``torch.topk`` on the flat vector);
+- random-k keeps k entries drawn uniformly without replacement from a seeded generator;
+- with ``granularity="layer"`` each layer keeps ⌈ρ·d_l⌉ of its own d_l entries;
+- error feedback (Stich, Cordonnier & Jaggi, NeurIPS 2018, "Sparsified SGD with memory"):
+  m ← m + g;  u = comp(m);  m ← m − u;  send u. The memory is per worker and kept in gradient
+  units (the server multiplies by the learning rate), which equals Stich's m ← m + α·g for a
+  constant α.
+
+Bytes sent per push: dense 4·d (float32); sparse 8 bytes per kept entry (float32 value + int32
+index).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+KINDS = ("none", "topk", "randomk")
+
+
+def kept(d: int, density: float) -> int:
+    """k = ⌈ρ·d⌉ (at least 1)."""
+    return max(1, math.ceil(density * d - 1e-9))
+
+
+def topk_mask(v: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the k largest |v| (flat)."""
+    return torch.topk(v.abs(), k, sorted=False).indices
+
+
+def randomk_mask(d: int, k: int, generator: torch.Generator) -> torch.Tensor:
+    """k indices drawn uniformly without replacement from ``generator``."""
+    return torch.randperm(d, generator=generator)[:k]
+
+
+def sparsify(v: torch.Tensor, kind: str, density: float, generator=None, segments=None) -> torch.Tensor:
+    """Dense copy of ``v`` with all but the kept entries zeroed (the values a worker sends)."""
+    if kind == "none" or density >= 1.0:
+        return v.clone()
+    out = torch.zeros_like(v)
+    for start, stop in segments or [(0, v.numel())]:
+        seg = v[start:stop]
+        k = kept(stop - start, density)
+        idx = topk_mask(seg, k) if kind == "topk" else randomk_mask(stop - start, k, generator)
+        out[start:stop][idx] = seg[idx]
+    return out
+
+
+class Compressor:
+    """The compression stage of all workers: one object, one memory row per worker.
+
+    Args:
+        kind: ``"none" | "topk" | "randomk"``.
+        density: kept fraction ρ in (0, 1].
+        dim: model dimension d.
+        workers: number of workers (error-feedback memories).
+        error_feedback: keep a per-worker memory.
+        layer_sizes: sizes d_l of the layers for per-layer compression (``None``: whole model).
+        seed: seeds random-k's generator.
+    """
+
+    def __init__(self, kind="none", density=1.0, dim=1, workers=1, error_feedback=False,
+                 layer_sizes=None, seed=0, device="cpu"):
+        if kind not in KINDS:
+            raise ValueError(f"compressor must be one of {KINDS}, got {kind!r}")
+        self.kind, self.density, self.dim = kind, float(density), int(dim)
+        self.segments = None
+        if layer_sizes is not None:
+            bounds = [0]
+            for n in layer_sizes:
+                bounds.append(bounds[-1] + int(n))
+            self.segments = list(zip(bounds[:-1], bounds[1:]))
+        self.generator = torch.Generator().manual_seed(int(seed) + 7919)
+        self.memory = torch.zeros(workers, dim, device=device) if error_feedback else None
+
+    @property
+    def active(self) -> bool:
+        return self.kind != "none" and self.density < 1.0
+
+    @property
+    def push_bytes(self) -> int:
+        """Bytes of one push: 4·d dense, 8 per kept entry sparse."""
+        if not self.active:
+            return 4 * self.dim
+        segs = self.segments or [(0, self.dim)]
+        return 8 * sum(kept(b - a, self.density) for a, b in segs)
+
+    def __call__(self, g: torch.Tensor, worker: int = 0) -> torch.Tensor:
+        """The (dense-stored) sparse vector worker ``worker`` sends for gradient ``g``."""
+        if self.memory is None:
+            return sparsify(g, self.kind, self.density, self.generator, self.segments) if self.active else g
+        m = self.memory[worker]
+        m.add_(g)
+        u = sparsify(m, self.kind, self.density, self.generator, self.segments)
+        m.sub_(u)
+        return u

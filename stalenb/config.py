@@ -1,0 +1,224 @@
+"""The frozen run configuration and all input validation.
+
+One :class:`Config` describes one simulated run completely; with the package version it is the
+cache key. Every bad value raises ``ValueError`` (or ``TypeError`` for a wrong type) whose message
+names the parameter and what is allowed.
+
+Choices stalenb makes where the sources are silent (``sources.md`` §1–2) are fields with documented
+defaults: the staleness model, the number of workers, the compressor and its density, error
+feedback, the lag weights of re-used gradients, the timing model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from . import staleness as _staleness
+from . import timing as _timing
+from .models import MODELS
+
+PROTOCOLS = ("sync", "async", "k-of-n")
+LATE = ("drop", "reuse")
+COMPRESSORS = ("none", "topk", "randomk")
+GRANULARITIES = ("model", "layer")
+RULES = ("sgd", "staleness-aware", "dc-asgd")
+DEVICES = ("cpu", "cuda")
+
+
+def _choice(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+
+
+def _int(name: str, value, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer >= {low}, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value}")
+
+
+def _positive(name: str, value, allow_zero: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    ok = math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One simulated run (spec §S3). Fields, with their meaning and allowed values:
+
+    Attributes:
+        protocol: ``"sync"`` (wait for all n), ``"async"`` (apply each gradient on arrival, paper 1),
+            ``"k-of-n"`` (wait for the first k gradients of the current model, the poster).
+        workers: number of workers n (>= 1).
+        k: gradients waited for per round with ``"k-of-n"``, 1 <= k <= workers (default: workers).
+        late: what ``"k-of-n"`` does with late gradients: ``"drop"`` (backup workers, Chen et al.
+            2016) or ``"reuse"`` (cache them and apply them at the next update, the poster).
+        lag_weights: relative weight of a re-used gradient of lag j = 1, 2, … (entry j−1; the last
+            entry repeats for larger lags). A fresh gradient has weight 1, so under the lag-indexed
+            reading of the poster's update β_0 = lr and β_j = lr · (count_j / k) · lag_weights[j−1].
+        staleness: synthetic delay model for ``"async"`` (:mod:`stalenb.staleness`); ``None`` means
+            staleness emerges from the timing model and the number of workers.
+        timing: compute / communication model (:class:`stalenb.timing.Timing`) giving simulated time.
+        compressor: ``"none"``, ``"topk"`` or ``"randomk"``, applied at the worker before sending.
+        density: kept fraction ρ in (0, 1]; k = ⌈ρ·d⌉ entries (per layer with ``granularity="layer"``).
+        granularity: ``"model"`` (one top-k over the flat gradient) or ``"layer"`` (per layer).
+        error_feedback: per-worker memory m ← m + g; u = comp(m); m ← m − u (Stich et al. 2018).
+        rule: server update: ``"sgd"`` (optional momentum), ``"staleness-aware"`` (lr / max(1, τ),
+            Zhang et al. 2016), ``"dc-asgd"`` (delay compensation, Zheng et al. 2017).
+        lr: learning rate α > 0.
+        momentum: heavy-ball momentum μ in [0, 1).
+        dc_lambda: DC-ASGD's λ >= 0 (0.04 as in MXNet).
+        batch_size: global batch for ``"sync"`` and ``"k-of-n"`` (each worker computes on
+            batch_size / workers samples, which must divide evenly); the batch of each gradient
+            for ``"async"``.
+        steps: server updates to run.
+        eval_every: evaluate every this many updates (and at step 0 and at the end).
+        eval_size: test (and train-subset) samples used per evaluation; ``None`` = the whole test set.
+        train_size: use only the first this many training samples; ``None`` = all.
+        model: ``"lenet"`` (the poster's), ``"lenet5"`` or ``"mlp"`` (784-800-500-10).
+        seed: seeds the model init, the batches, the delays, the timing draws and random-k.
+        data_root: folder with ``MNIST/raw`` (default: the project's ``data/``).
+        download: let torchvision download MNIST when files are missing.
+        device: ``"cpu"`` or ``"cuda"`` (used only when asked and available).
+        diverge_loss: a mini-batch loss above this (or not finite) stops the run, flagged ``diverged``.
+    """
+
+    protocol: str = "async"
+    workers: int = 1
+    k: int | None = None
+    late: str = "drop"
+    lag_weights: tuple = (1.0,)
+    staleness: object = None
+    timing: _timing.Timing = field(default_factory=_timing.Timing)
+    compressor: str = "none"
+    density: float = 1.0
+    granularity: str = "model"
+    error_feedback: bool = False
+    rule: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.0
+    dc_lambda: float = 0.04
+    batch_size: int = 32
+    steps: int = 100
+    eval_every: int = 10
+    eval_size: int | None = 1000
+    train_size: int | None = None
+    model: str = "lenet"
+    seed: int = 0
+    data_root: str | None = None
+    download: bool = True
+    device: str = "cpu"
+    diverge_loss: float = 1e4
+
+    def __post_init__(self):
+        _choice("protocol", self.protocol, PROTOCOLS)
+        _int("workers", self.workers, 1)
+        if self.k is not None:
+            _int("k", self.k, 1)
+            if self.k > self.workers:
+                raise ValueError(f"k must satisfy 1 <= k <= workers ({self.workers}), got k={self.k}")
+        _choice("late", self.late, LATE)
+        if not isinstance(self.lag_weights, tuple) or not self.lag_weights:
+            raise TypeError(f"lag_weights must be a non-empty tuple of numbers >= 0, got {self.lag_weights!r}")
+        for w in self.lag_weights:
+            _positive("lag_weights entries", w, allow_zero=True)
+        if self.staleness is not None:
+            if not isinstance(self.staleness, _staleness.MODELS):
+                raise TypeError(
+                    "staleness must be None or one of stalenb.staleness.Constant / Uniform / "
+                    f"Geometric, got {self.staleness!r}"
+                )
+            if self.protocol != "async":
+                raise ValueError(
+                    f"staleness (a synthetic delay model) applies only to protocol='async', "
+                    f"got protocol={self.protocol!r}; use timing for sync / k-of-n"
+                )
+        if not isinstance(self.timing, _timing.Timing):
+            raise TypeError(f"timing must be a stalenb.timing.Timing, got {self.timing!r}")
+        _choice("compressor", self.compressor, COMPRESSORS)
+        if isinstance(self.density, bool) or not isinstance(self.density, (int, float)) or not (
+            0.0 < self.density <= 1.0
+        ):
+            raise ValueError(f"density must be a number in (0, 1], got {self.density!r}")
+        _choice("granularity", self.granularity, GRANULARITIES)
+        if not isinstance(self.error_feedback, bool):
+            raise TypeError(f"error_feedback must be True or False, got {self.error_feedback!r}")
+        if self.error_feedback and self.compressor == "none":
+            raise ValueError("error_feedback=True needs compressor 'topk' or 'randomk' (got 'none')")
+        _choice("rule", self.rule, RULES)
+        _positive("lr", self.lr)
+        if isinstance(self.momentum, bool) or not isinstance(self.momentum, (int, float)) or not (
+            0.0 <= self.momentum < 1.0
+        ):
+            raise ValueError(f"momentum must be a number in [0, 1), got {self.momentum!r}")
+        _positive("dc_lambda", self.dc_lambda, allow_zero=True)
+        _int("batch_size", self.batch_size, 1)
+        if self.protocol != "async" and self.batch_size % self.workers:
+            raise ValueError(
+                f"batch_size must be divisible by workers for protocol={self.protocol!r} "
+                f"(each worker computes on batch_size / workers samples); got "
+                f"batch_size={self.batch_size}, workers={self.workers}"
+            )
+        _int("steps", self.steps, 1)
+        _int("eval_every", self.eval_every, 1)
+        if self.eval_size is not None:
+            _int("eval_size", self.eval_size, 1)
+        if self.train_size is not None:
+            _int("train_size", self.train_size, 1)
+        _choice("model", self.model, MODELS)
+        _int("seed", self.seed, 0)
+        if self.data_root is not None and not isinstance(self.data_root, str):
+            raise TypeError(f"data_root must be None or a path string, got {self.data_root!r}")
+        _choice("device", self.device, DEVICES)
+        _positive("diverge_loss", self.diverge_loss)
+
+    # -- derived quantities -------------------------------------------------------------------
+    @property
+    def k_eff(self) -> int:
+        """Gradients per update that the update is averaged over: n (sync), k (k-of-n), 1 (async)."""
+        if self.protocol == "sync":
+            return self.workers
+        if self.protocol == "k-of-n":
+            return self.k if self.k is not None else self.workers
+        return 1
+
+    @property
+    def push_batch(self) -> int:
+        """Samples behind one worker's gradient."""
+        return self.batch_size if self.protocol == "async" else self.batch_size // self.workers
+
+    def lag_weight(self, lag: int) -> float:
+        """Relative weight of a gradient of ``lag`` in a k-of-n reuse update (1 for lag 0)."""
+        if lag <= 0 or self.protocol != "k-of-n":
+            return 1.0
+        return float(self.lag_weights[min(lag, len(self.lag_weights)) - 1])
+
+    def replace(self, **changes) -> "Config":
+        """A copy with ``changes`` applied (validated again)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            allowed = ", ".join(f.name for f in dataclasses.fields(self))
+            raise ValueError(f"unknown Config field(s) {sorted(unknown)}; allowed: {allowed}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict; nested models carry their class name under ``"kind"``."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+def _plain(value):
+    if dataclasses.is_dataclass(value):
+        out = {"kind": type(value).__name__}
+        out.update({f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)})
+        return out
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    return value

@@ -1,0 +1,151 @@
+"""Gradient oracles: the objective a run optimises, seen as a flat parameter vector.
+
+A *problem* exposes
+
+- ``x0`` (flat initial parameters), ``dim``, ``n_train``, ``layer_sizes``;
+- ``loss_grad(x, idx)`` → (mean loss, mean gradient) over training samples ``idx`` at x;
+- ``loss_grads(x, batches, each)`` → the gradients of several pushes that read the same model
+  version: a list of per-push gradients (``each=True``, needed by per-worker compression and
+  DC-ASGD) or the gradient of their union (``each=False``: one pass over all their samples);
+- ``evaluate(x)`` → ``{"train_loss", "test_loss", "test_acc"}``.
+
+:class:`NeuralNet` is MNIST with one of :mod:`stalenb.models`, differentiated with ``torch.func``
+(``functional_call`` + ``grad_and_value``) over the flat vector: the small reference path.
+:class:`Quadratic` is f(x) = ½ Σ_i a_i (x_i − x*_i)² with optional Gaussian gradient noise, for
+tests with hand-computable trajectories and for the theory notebooks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, grad_and_value
+
+from . import data, models
+
+
+class Problem:
+    """Base class; subclasses set ``x0``, ``n_train``, ``layer_sizes`` and the methods below."""
+
+    x0: torch.Tensor
+    n_train: int
+    layer_sizes: tuple
+
+    @property
+    def dim(self) -> int:
+        return self.x0.numel()
+
+    def loss_grad(self, x, idx):
+        raise NotImplementedError
+
+    def loss_grads(self, x, batches, each: bool):
+        """Reference: per push, one ``loss_grad``; or one pass over the union of the batches."""
+        if each:
+            out = [self.loss_grad(x, idx) for idx in batches]
+            return [l for l, _ in out], [g for _, g in out]
+        loss, g = self.loss_grad(x, torch.cat(batches))
+        return [loss] * len(batches), g
+
+    def evaluate(self, x) -> dict:
+        raise NotImplementedError
+
+
+class NeuralNet(Problem):
+    """MNIST classification with ``model`` (cross-entropy), parameters as one flat vector."""
+
+    def __init__(self, model="lenet", seed=0, data_root=None, train_size=None, eval_size=1000,
+                 device="cpu", download=True):
+        self.device = torch.device(device)
+        self.module = models.build(model, seed).to(self.device)
+        params = dict(self.module.named_parameters())
+        self.names = list(params)
+        self.shapes = [p.shape for p in params.values()]
+        self.layer_sizes = tuple(p.numel() for p in params.values())
+        self.x0 = torch.cat([p.detach().reshape(-1) for p in params.values()]).to(self.device)
+        root = None if data_root is None else str(data_root)
+        X, y = data.mnist_tensors(root, True, download)
+        if train_size is not None:
+            X, y = X[:train_size], y[:train_size]
+        Xt, yt = data.mnist_tensors(root, False, download)
+        m = len(yt) if eval_size is None else min(eval_size, len(yt))
+        self.X, self.y = X.to(self.device), y.to(self.device)
+        self.X_test, self.y_test = Xt[:m].to(self.device), yt[:m].to(self.device)
+        self.X_eval, self.y_eval = X[:m].to(self.device), y[:m].to(self.device)
+        self.n_train = len(y)
+        self._grad = grad_and_value(self._loss)
+
+    def params(self, x: torch.Tensor) -> dict:
+        """The flat vector ``x`` as the module's named parameters (views, no copy)."""
+        out, start = {}, 0
+        for name, shape, size in zip(self.names, self.shapes, self.layer_sizes):
+            out[name] = x[start : start + size].view(shape)
+            start += size
+        return out
+
+    def logits(self, x, inputs):
+        return functional_call(self.module, self.params(x), (inputs,))
+
+    def _loss(self, x, inputs, targets):
+        return F.cross_entropy(self.logits(x, inputs), targets)
+
+    def loss_grad(self, x, idx):
+        idx = idx.to(self.device)
+        g, loss = self._grad(x, self.X[idx], self.y[idx])
+        return float(loss), g
+
+    @torch.no_grad()
+    def evaluate(self, x) -> dict:
+        out = {}
+        for split, (X, y) in {"train": (self.X_eval, self.y_eval), "test": (self.X_test, self.y_test)}.items():
+            loss, correct = 0.0, 0
+            for s in range(0, len(y), 2000):
+                z = self.logits(x, X[s : s + 2000])
+                loss += float(F.cross_entropy(z, y[s : s + 2000], reduction="sum"))
+                correct += int((z.argmax(1) == y[s : s + 2000]).sum())
+            out[f"{split}_loss"] = loss / len(y)
+            if split == "test":
+                out["test_acc"] = correct / len(y)
+        return out
+
+
+class Quadratic(Problem):
+    """f(x) = ½ Σ_i a_i (x_i − x*_i)²; gradient a ⊙ (x − x*) plus optional N(0, noise²) per entry.
+
+    With ``a = 1`` and ``x* = 0`` the gradient *is* the model it was computed at, which makes the
+    staleness bookkeeping visible (tests check that step t used x_{t−τ_t}).
+    """
+
+    def __init__(self, a, x_star=None, x0=None, noise=0.0, n_train=1024, seed=0):
+        self.a = torch.as_tensor(a, dtype=torch.float64).reshape(-1)
+        d = self.a.numel()
+        self.x_star = torch.zeros(d, dtype=torch.float64) if x_star is None else torch.as_tensor(x_star, dtype=torch.float64)
+        self.x0 = torch.ones(d, dtype=torch.float64) if x0 is None else torch.as_tensor(x0, dtype=torch.float64).clone()
+        self.noise = float(noise)
+        self.n_train = int(n_train)
+        self.layer_sizes = (d,)
+        self._gen = torch.Generator().manual_seed(int(seed) + 1)
+
+    def value(self, x) -> float:
+        return float(0.5 * (self.a * (x - self.x_star) ** 2).sum())
+
+    def loss_grad(self, x, idx):
+        g = self.a * (x - self.x_star)
+        if self.noise:
+            g = g + self.noise * torch.randn(g.shape, generator=self._gen, dtype=g.dtype) / math.sqrt(len(idx))
+        return self.value(x), g
+
+    def evaluate(self, x) -> dict:
+        f = self.value(x)
+        return {"train_loss": f, "test_loss": f, "test_acc": float("nan")}
+
+
+def from_config(config) -> Problem:
+    """The problem a :class:`stalenb.Config` describes (MNIST + its model)."""
+    return NeuralNet(config.model, config.seed, config.data_root, config.train_size, config.eval_size,
+                     _device(config.device), config.download)
+
+
+def _device(name: str) -> str:
+    return "cuda" if name == "cuda" and torch.cuda.is_available() else "cpu"

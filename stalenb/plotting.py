@@ -1,0 +1,50 @@
+"""One figure style and one way to save figures (PDF + PNG into ``figures/``).
+
+Figures carry their notebook's prefix (``01_curvature.pdf``); PDFs are written without a
+creation date so that regenerated files are byte-identical (``SOURCE_DATE_EPOCH`` is also set by
+the reproduce runner).
+"""
+
+from __future__ import annotations
+
+import matplotlib
+import matplotlib.pyplot as plt
+import seaborn as sns
+
+from . import paths
+
+PALETTE = "colorblind"
+
+
+def set_style() -> None:
+    """The stalenb look: seaborn ``whitegrid``, colour-blind palette, compact sizes."""
+    sns.set_theme(style="whitegrid", palette=PALETTE, context="notebook")
+    matplotlib.rcParams.update(
+        {
+            "figure.figsize": (6.4, 3.8),
+            "figure.dpi": 100,
+            "savefig.dpi": 150,
+            "savefig.bbox": "tight",
+            "axes.titlesize": "medium",
+            "legend.fontsize": "small",
+        }
+    )
+
+
+def save_figure(fig, name: str) -> tuple:
+    """Write ``fig`` as ``figures/<name>.pdf`` and ``.png``; return the two paths.
+
+    ``name`` should start with the notebook's number, e.g. ``"01_curvature"``.
+    """
+    if not name or "/" in name or name.endswith((".pdf", ".png")):
+        raise ValueError(f"name must be a bare figure name like '01_curvature', got {name!r}")
+    folder = paths.figures_dir()
+    pdf, png = folder / f"{name}.pdf", folder / f"{name}.png"
+    fig.savefig(pdf, metadata={"CreationDate": None, "ModDate": None})
+    fig.savefig(png, metadata={"Software": None})
+    return pdf, png
+
+
+def close(fig) -> None:
+    """Close a figure (notebooks keep figures open for display; batch code closes them)."""
+    plt.close(fig)

@@ -1,0 +1,157 @@
+"""Who pushes which gradient when: the protocols as event schedules (spec §S3, "Protocols").
+
+A schedule depends only on the configuration and the seed, never on gradient values (compute time
+depends on batch size and random slowdowns; communication on bytes, fixed by the compressor). So
+it is generated first and the engine only does the arithmetic; the same schedule therefore drives
+the reference path and the fast path.
+
+Each server update is an :class:`Update`: the gradients (:class:`Push`) it applies, each tagged
+with the worker and the model version it read, plus the jobs the protocol dropped. Protocols:
+
+- **async, synthetic staleness**: update t applies one gradient computed at x_{t−τ_t} with τ_t from
+  the staleness model, clipped to t; worker ids go round-robin (they index error-feedback memories).
+  Simulated time is a throughput approximation: each update costs one job's compute time / n plus
+  the push's transfer.
+- **async, timing**: n workers loop read → compute → push; the server applies each push on arrival
+  (FIFO through the shared uplink); the worker then pulls the new model and starts again.
+  Staleness = server updates between the read and the push.
+- **sync / k-of-n**: rounds. All idle workers receive x_t; the round ends when k gradients *of x_t*
+  have arrived (k = n for sync). ``drop``: the other jobs of the round are cancelled (backup
+  workers; Chen et al. 2016) and every worker restarts on x_{t+1}. ``reuse``: late jobs run on;
+  their gradients arrive during a later round, are cached and applied at the end of that round
+  with lag = update index − version read (the poster's rule). A worker that delivered a fresh
+  gradient waits for the next broadcast; one that delivered a late one pulls the current model and
+  starts at once.
+
+Slowdowns use common random numbers (:class:`stalenb.timing.Slowdowns`): worker w's j-th job has
+the same draw in every protocol.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .timing import Link, Slowdowns
+
+
+@dataclass(frozen=True)
+class Push:
+    """One gradient: computed by ``worker`` at model version ``version``, ready at ``time``."""
+
+    worker: int
+    version: int
+    time: float = 0.0
+
+
+@dataclass
+class Update:
+    """Server update ``step`` (it creates x_{step+1}) at simulated ``time``."""
+
+    step: int
+    time: float
+    pushes: list
+    dropped: list = field(default_factory=list)
+
+
+class Schedule:
+    """Iterates over the updates of a run; ``oldest_needed()`` bounds the model versions to keep."""
+
+    def __init__(self, config, push_bytes: int, pull_bytes: int, rng: np.random.Generator):
+        self.c = config
+        self.push_bytes, self.pull_bytes = int(push_bytes), int(pull_bytes)
+        self.rng = rng
+        self.timing = config.timing
+        self.slow = Slowdowns(config.timing.slowdown, config.workers, rng)
+        self._oldest = 0
+
+    def oldest_needed(self) -> int:
+        """No push yet to come reads a version older than this."""
+        return self._oldest
+
+    def __iter__(self):
+        c = self.c
+        if c.protocol == "async" and c.staleness is not None:
+            return self._async_synthetic()
+        if c.protocol == "async":
+            return self._async_timing()
+        return self._rounds()
+
+    # -- async ---------------------------------------------------------------------------------
+    def _async_synthetic(self):
+        c, tm, n = self.c, self.timing, self.c.workers
+        now = 0.0
+        jobs = [0] * n
+        for t in range(c.steps):
+            tau = min(c.staleness.sample(self.rng), t)
+            w = t % n
+            now += tm.compute_time(c.push_batch, self.slow(w, jobs[w])) / n
+            now += tm.transfer_time(self.push_bytes) + tm.latency
+            jobs[w] += 1
+            self._oldest = max(0, t + 1 - c.staleness.tau_max)
+            yield Update(t, now, [Push(w, t - tau, now)])
+
+    def _async_timing(self):
+        c, tm, n = self.c, self.timing, self.c.workers
+        up, down = Link(tm), Link(tm)
+        jobs = [0] * n
+        read = [0] * n
+        heap = []
+        for w in range(n):  # initial model broadcast to every worker
+            start = down.send(0.0, self.pull_bytes)
+            heap.append((start + tm.compute_time(c.push_batch, self.slow(w, 0)), w))
+            jobs[w] = 1
+        heapq.heapify(heap)
+        for t in range(c.steps):
+            ready, w = heapq.heappop(heap)
+            arrive = up.send(ready, self.push_bytes)
+            push = Push(w, read[w], ready)
+            start = down.send(arrive, self.pull_bytes)
+            read[w] = t + 1
+            heapq.heappush(heap, (start + tm.compute_time(c.push_batch, self.slow(w, jobs[w])), w))
+            jobs[w] += 1
+            self._oldest = min(read)
+            yield Update(t, arrive, [push])
+
+    # -- sync and k-of-n -----------------------------------------------------------------------
+    def _rounds(self):
+        c, tm, n = self.c, self.timing, self.c.workers
+        k = c.k_eff
+        reuse = c.protocol == "k-of-n" and c.late == "reuse"
+        up, down = Link(tm), Link(tm)
+        jobs = [0] * n
+        read = [0] * n
+        heap = []
+
+        def start(w, at, version):
+            read[w] = version
+            heapq.heappush(heap, (at + tm.compute_time(c.push_batch, self.slow(w, jobs[w])), w))
+            jobs[w] += 1
+
+        for w in range(n):
+            start(w, down.send(0.0, self.pull_bytes), 0)
+        t, fresh, late = 0, [], []
+        while t < c.steps:
+            ready, w = heapq.heappop(heap)
+            arrive = up.send(ready, self.push_bytes)
+            if read[w] == t:
+                fresh.append(Push(w, t, ready))
+            else:  # a late gradient (reuse only): cache it, pull the current model, go on
+                late.append(Push(w, read[w], ready))
+                start(w, down.send(arrive, self.pull_bytes), t)
+            if len(fresh) < k:
+                continue
+            dropped = []
+            if not reuse:  # cancel the round's other jobs; everybody restarts on x_{t+1}
+                dropped = [Push(v, read[v], r) for r, v in sorted(heap)]
+                heap.clear()
+            idle = sorted({p.worker for p in fresh} | {p.worker for p in dropped})
+            pushes = sorted(fresh, key=lambda p: p.worker) + sorted(late, key=lambda p: (p.version, p.worker))
+            t += 1
+            for v in idle:
+                start(v, down.send(arrive, self.pull_bytes), t)
+            self._oldest = min(read) if heap else t
+            yield Update(t - 1, arrive, pushes, dropped)
+            fresh, late = [], []
