@@ -48,3 +48,32 @@ def save_figure(fig, name: str) -> tuple:
 def close(fig) -> None:
     """Close a figure (notebooks keep figures open for display; batch code closes them)."""
     plt.close(fig)
+
+
+def digit_grid(images, labels, rows: int = 4, cols: int = 10):
+    """A grid of MNIST digits (``images``: (N, 28, 28) uint8 or float) titled with their labels."""
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 1.0))
+    for ax, img, lab in zip(axes.flat, images, labels):
+        ax.imshow(img, cmap="gray_r")
+        ax.set_title(str(int(lab)), fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves(frame, x: str = "step", y: str = "test_acc", hue: str = "label", ax=None, **kw):
+    """Line plot of ``y`` against ``x`` per ``hue`` from a tidy frame (seaborn ``lineplot``)."""
+    if ax is None:
+        _, ax = plt.subplots()
+    sns.lineplot(data=frame, x=x, y=y, hue=hue, ax=ax, **kw)
+    return ax.figure
+
+
+def staleness_hist(updates, hue: str | None = None, ax=None, **kw):
+    """Histogram of the staleness of applied gradients (``run.updates``), one bar per value."""
+    if ax is None:
+        _, ax = plt.subplots()
+    applied = updates[updates["applied"]] if "applied" in updates else updates
+    sns.histplot(data=applied, x="staleness", hue=hue, discrete=True, stat="probability",
+                 common_norm=False, ax=ax, **kw)
+    return ax.figure
