@@ -1,0 +1,373 @@
+"""The poster's theorems as functions: generalized curvature, delayed GD/SGD, ridge bounds, rates.
+
+Source: "Benefits of staleness and asynchrony in machine learning algorithms" (CS744 poster,
+Wang, Jin, Ma 2017; ``sources.md`` §2) and, for the rate helpers, paper 1 (Candela et al. 2019,
+``sources.md`` §1). Notation:
+
+- **Definition 1** (1-D generalized curvature): f'(x) = h(x)·(x − x*), h(x) ∈ [a, b].
+- **Definition 2** (d-D): ∇f(x) = H(x)·(x − x*) with the eigenvalues of H(x) in [a, b].
+- **Theorems 1, 2** (lag-indexed reading, ``sources.md`` §2 [derived]): the delayed update
+  w_{t+1} = w_t − Σ_{j=0}^{k−1} β_j ∇f(w_{t−j}) (w_{t−j} = w_0 for t − j < 0) converges when
+  β_0 ≤ 1/b and Σ_{j≥1} β_j ≤ (a/2b)·β_0, with |e_{t+1}| ≤ (1 − β_0·a/2)·max_{0≤j<k} |e_{t−j}|
+  for e = w − w* (1-D).
+- **Theorem 3 / Example 1**: ridge f(w) = ‖Xw − y‖² + η‖w‖² has H = 2(XᵀX + ηI) and, for rows
+  ‖x_i‖ ≤ 1, eigenvalues in [2η, 2n + 2η].
+- **Theorem 4**: with unbiased noisy gradients, E[w_t] → w* (here: the same recursion with
+  Gaussian noise added to every gradient).
+- Paper 1: (1/T) Σ_t E‖∇f(x_t)‖² = O(1/√T) for step α = c/√T; :func:`loglog_slope` fits the
+  exponent.
+
+The literal reading of the poster's condition (one α_i per iteration) is infeasible for k ≥ 2;
+:func:`literal_min_sequence` builds the smallest sequence that satisfies it and shows it leaves
+[c, 1/b].
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+# -- validation --------------------------------------------------------------------------------
+def _check_ab(a, b) -> tuple[float, float]:
+    for name, v in (("a", a), ("b", b)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not (
+            math.isfinite(v) and v > 0
+        ):
+            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+    if a > b:
+        raise ValueError(f"a must satisfy 0 < a <= b, got a={a}, b={b}")
+    return float(a), float(b)
+
+
+def _weights(lag_weights) -> np.ndarray:
+    beta = np.asarray(lag_weights, dtype=float).reshape(-1)
+    if beta.size == 0 or not np.all(np.isfinite(beta)) or np.any(beta < 0):
+        raise ValueError(f"lag_weights must be a non-empty sequence of finite numbers >= 0, got {lag_weights!r}")
+    return beta
+
+
+def _steps(steps) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    return int(steps)
+
+
+# -- Definition 1 ------------------------------------------------------------------------------
+def generalized_curvature(grad, x, x_star, eps: float = 1e-6):
+    """Generalized curvature h(x) = f'(x) / (x − x*) (poster, Definition 1), elementwise.
+
+    At x = x* the quotient is 0/0; h is defined there by its limit f''(x*), estimated by the
+    central difference (f'(x* + ε) − f'(x* − ε)) / 2ε. (For a strictly convex C² function the
+    limit exists and equals f''(x*).)
+
+    Args:
+        grad: f', a function applied elementwise to a numpy array.
+        x: points (scalar or array).
+        x_star: the minimiser x*.
+        eps: step of the central difference used at x = x*.
+
+    Returns:
+        h(x), same shape as ``x`` (a float for scalar ``x``).
+
+    Example:
+        >>> float(generalized_curvature(lambda x: 3 * (x - 1), 4.0, 1.0))
+        3.0
+    """
+    xa = np.asarray(x, dtype=float)
+    diff = xa - x_star
+    at_star = diff == 0
+    safe = np.where(at_star, 1.0, diff)
+    h = np.asarray(grad(xa), dtype=float) / safe
+    if np.any(at_star):
+        limit = (np.asarray(grad(np.asarray(x_star + eps)), float) - np.asarray(grad(np.asarray(x_star - eps)), float)) / (2 * eps)
+        h = np.where(at_star, limit, h)
+    return float(h) if np.ndim(x) == 0 else h
+
+
+def curvature_range(grad, x_star, lo, hi, num: int = 2001) -> tuple[float, float]:
+    """(min h, max h) of Definition 1's h on a grid over [lo, hi]: a numerical [a, b]."""
+    h = generalized_curvature(grad, np.linspace(lo, hi, num), x_star)
+    return float(np.min(h)), float(np.max(h))
+
+
+# -- Theorems 1, 2, 4: the delayed recursion ---------------------------------------------------
+def delayed_sgd(grad, w0, lag_weights, steps, noise: float = 0.0, runs: int = 1, seed: int = 0):
+    """Delayed (S)GD, vectorised over independent runs (poster, Theorems 1, 2 and 4).
+
+    w_{t+1} = w_t − Σ_{j=0}^{k−1} β_j g_{t−j},  g_s = ∇f(w_s) + ξ_s,  ξ_s ~ N(0, noise²·I),
+
+    with g_s = g_0 for s < 0 (w_s = w_0 before the start). Each gradient is drawn once and re-used
+    at the k steps that apply it (a worker's stale gradient is the same vector whenever it is
+    applied).
+
+    Args:
+        grad: ∇f on a batch: maps an array of shape (runs, d) to (runs, d) (a linear gradient
+            ``lambda W: W @ A.T - c`` broadcasts naturally).
+        w0: start, shape (d,) or a scalar (d = 1).
+        lag_weights: β_0, …, β_{k−1} (>= 0).
+        steps: number of updates.
+        noise: standard deviation of the Gaussian gradient noise (0: deterministic).
+        runs: number of independent runs.
+        seed: seeds the noise.
+
+    Returns:
+        Iterates of shape (runs, steps + 1, d).
+    """
+    beta = _weights(lag_weights)
+    steps = _steps(steps)
+    if not (isinstance(runs, (int, np.integer)) and runs >= 1):
+        raise ValueError(f"runs must be an integer >= 1, got {runs!r}")
+    if not (math.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    w = np.tile(np.atleast_1d(np.asarray(w0, dtype=float)), (runs, 1))
+    rng = np.random.default_rng(seed)
+    k = beta.size
+    out = np.empty((runs, steps + 1, w.shape[1]))
+    out[:, 0] = w
+    past = None  # past[j] = g_{t−j}
+    for t in range(steps):
+        g = np.asarray(grad(w), dtype=float).reshape(w.shape)
+        if noise:
+            g = g + noise * rng.standard_normal(g.shape)
+        past = np.repeat(g[None], k, axis=0) if past is None else np.concatenate([g[None], past[:-1]])
+        with np.errstate(over="ignore", invalid="ignore"):
+            w = w - np.tensordot(beta, past, axes=1)
+        out[:, t + 1] = w
+    return out
+
+
+def delayed_gd(grad, w0, lag_weights, steps):
+    """Delayed gradient descent under the lag-indexed reading (poster, Theorems 1 and 2).
+
+    w_{t+1} = w_t − Σ_{j=0}^{k−1} lag_weights[j] · ∇f(w_{t−j}),  with w_{t−j} = w_0 for t − j < 0.
+
+    Args:
+        grad: ∇f, maps an array of shape (d,) to (d,).
+        w0: start, an array of shape (d,) or a scalar (treated as d = 1; ``grad`` still receives
+            a (1,) array, which numpy functions of a scalar handle unchanged).
+        lag_weights: β_0, …, β_{k−1} (>= 0); k = len(lag_weights).
+        steps: number of updates.
+
+    Returns:
+        Iterates w_0, …, w_steps: shape (steps + 1, d), or (steps + 1,) for scalar ``w0``.
+        A diverging run keeps its inf/nan values (no exception).
+
+    Example:
+        f(w) = w²/2 (∇f = w), β = (0.5, 0.25), w_0 = 1: w_1 = 1 − 0.75 = 0.25,
+        w_2 = 0.25 − 0.5·0.25 − 0.25·1 = −0.125.
+
+        >>> delayed_gd(lambda w: w, 1.0, [0.5, 0.25], 2).tolist()
+        [1.0, 0.25, -0.125]
+    """
+    scalar = np.ndim(w0) == 0
+    path = delayed_sgd(lambda W: np.stack([np.asarray(grad(w), dtype=float).reshape(-1) for w in W]),
+                       w0, lag_weights, steps)[0]
+    return path[:, 0] if scalar else path
+
+
+def lag_condition(lag_weights, a, b) -> bool:
+    """The poster's step-size condition, lag-indexed reading (Theorems 1, 2, 4).
+
+    True iff β_0 ≤ 1/b and Σ_{j≥1} β_j ≤ (a / 2b)·β_0 (β_0 > 0 is also required).
+
+    Raises:
+        ValueError: unless 0 < a ≤ b (naming ``a`` or ``b``), or for negative weights.
+    """
+    a, b = _check_ab(a, b)
+    beta = _weights(lag_weights)
+    tol = 1e-12
+    return bool(0 < beta[0] <= 1.0 / b * (1 + tol) and beta[1:].sum() <= a / (2 * b) * beta[0] * (1 + tol))
+
+
+def lag_weights_from(a, b, k, beta0=None, stale_fraction: float = 1.0) -> tuple:
+    """Weights meeting :func:`lag_condition`: β_0 (default 1/b) and Σ_{j≥1} β_j = s·(a/2b)·β_0.
+
+    The stale budget s·(a/2b)·β_0 is split equally over the k − 1 lags; s = ``stale_fraction``
+    (s ≤ 1 satisfies the condition, s > 1 violates it).
+    """
+    a, b = _check_ab(a, b)
+    if not (isinstance(k, (int, np.integer)) and k >= 1):
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    beta0 = 1.0 / b if beta0 is None else float(beta0)
+    if k == 1:
+        return (beta0,)
+    stale = stale_fraction * a / (2 * b) * beta0
+    return (beta0,) + (stale / (k - 1),) * (k - 1)
+
+
+def contraction_factor(beta0, a) -> float:
+    """q = 1 − β_0·a/2, the contraction of the window maximum (Theorem 1, lag-indexed reading)."""
+    return 1.0 - float(beta0) * float(a) / 2.0
+
+
+def contraction_bound(errors, beta0, a, k) -> np.ndarray:
+    """The one-step bound of Theorem 1: B_{t+1} = (1 − β_0·a/2)·max_{0≤j<k} |e_{t−j}|.
+
+    Args:
+        errors: e_0, …, e_T (1-D: w_t − w*; for vectors pass the norms), shape (T + 1,).
+        beta0, a: as in the theorem; k: the window (number of lag weights).
+
+    Returns:
+        B_1, …, B_T (shape (T,)): entry t bounds |e_{t+1}|; e_s = e_0 for s < 0.
+    """
+    e = np.abs(np.asarray(errors, dtype=float))
+    q = contraction_factor(beta0, a)
+    padded = np.concatenate([np.full(k - 1, e[0]), e[:-1]])
+    window = np.lib.stride_tricks.sliding_window_view(padded, k).max(axis=1)
+    return q * window
+
+
+def literal_min_sequence(c, a, b, k, steps: int = 64) -> np.ndarray:
+    """The smallest step sequence satisfying the poster's condition read literally.
+
+    Literal reading: α_t ≥ c and Σ_{i=t−k+1}^{t−1} α_i ≤ (a/2b)·α_t for every t (indices < 0
+    absent). Each α_t must be at least max(c, (2b/a)·Σ_{i=t−k+1}^{t−1} α_i), and that bound grows
+    with the earlier terms, so the sequence built with equality is a pointwise lower bound for every
+    feasible sequence. For k ≥ 2 it satisfies α_t ≥ (2b/a)·α_{t−1} ≥ 2·α_{t−1}, so α_t ≥ 2^t·c
+    exceeds 1/b after at most ⌊log2(1/(b·c))⌋ + 1 steps: the condition α_t ≤ 1/b cannot hold
+    for ever ([derived], ``sources.md`` §2).
+    """
+    a, b = _check_ab(a, b)
+    if not (c > 0):
+        raise ValueError(f"c must be > 0, got {c!r}")
+    if not (isinstance(k, (int, np.integer)) and k >= 1):
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    alpha = np.empty(_steps(steps) + 1)
+    with np.errstate(over="ignore"):
+        for t in range(alpha.size):
+            prev = alpha[max(0, t - k + 1):t].sum()
+            alpha[t] = max(c, 2 * b / a * prev)
+    return alpha
+
+
+def literal_exit_step(c, a, b, k, steps: int | None = None):
+    """First t with literal_min_sequence(c, a, b, k)[t] > 1/b, or ``None`` within ``steps``.
+
+    ``steps`` defaults to :func:`literal_exit_bound` + 16 (enough for every k >= 2).
+    """
+    steps = literal_exit_bound(c, b) + 16 if steps is None else steps
+    alpha = literal_min_sequence(c, a, b, k, steps)
+    hit = np.nonzero(alpha > 1.0 / b)[0]
+    return int(hit[0]) if hit.size else None
+
+
+def literal_exit_bound(c, b) -> int:
+    """⌈log2(1/(b·c))⌉ + 1: the step by which the literal sequence must have left (0, 1/b]."""
+    return max(0, math.ceil(math.log2(1.0 / (b * c)))) + 1
+
+
+def converged_step(errors, tol) -> int | None:
+    """First t after which |e_s| ≤ tol for all s ≥ t (``None`` if never within the horizon)."""
+    e = np.abs(np.asarray(errors, dtype=float))
+    bad = np.nonzero(~(e <= tol))[0]
+    if bad.size == 0:
+        return 0
+    return None if bad[-1] == e.size - 1 else int(bad[-1] + 1)
+
+
+# -- Theorem 3 / Example 1: ridge regression ---------------------------------------------------
+def ridge_hessian(X, eta) -> np.ndarray:
+    """H = 2(XᵀX + ηI), the Hessian of f(w) = ‖Xw − y‖² + η‖w‖² (poster, Theorem 3 / Example 1)."""
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D array (n rows × d features), got shape {X.shape}")
+    if not (eta >= 0):
+        raise ValueError(f"eta must be >= 0, got {eta!r}")
+    return 2.0 * (X.T @ X + eta * np.eye(X.shape[1]))
+
+
+def ridge_bounds(n, eta) -> tuple[float, float]:
+    """(a, b) = (2η, 2n + 2η): Theorem 3's eigenvalue bounds for n rows with ‖x_i‖ ≤ 1.
+
+    λ_max(XᵀX) ≤ tr(XᵀX) = Σ‖x_i‖² ≤ n; attained when all rows are the same unit vector.
+    """
+    if not (isinstance(n, (int, np.integer)) and n >= 1):
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    if not (eta >= 0):
+        raise ValueError(f"eta must be >= 0, got {eta!r}")
+    return 2.0 * eta, 2.0 * n + 2.0 * eta
+
+
+def ridge_solution(X, y, eta) -> np.ndarray:
+    """w* = (XᵀX + ηI)⁻¹ Xᵀy (poster, Example 1)."""
+    X = np.asarray(X, dtype=float)
+    return np.linalg.solve(X.T @ X + eta * np.eye(X.shape[1]), X.T @ np.asarray(y, dtype=float))
+
+
+def ridge_grad(X, y, eta):
+    """∇f(w) = 2(XᵀX + ηI)w − 2Xᵀy, as a function of w of shape (d,) or (runs, d)."""
+    H = ridge_hessian(X, eta)
+    c = 2.0 * np.asarray(X, dtype=float).T @ np.asarray(y, dtype=float)
+    return lambda w: np.asarray(w) @ H - c
+
+
+def random_design(n, d, rng, kind: str = "ball") -> np.ndarray:
+    """n rows in R^d with ‖x_i‖ ≤ 1 (Theorem 3's assumption).
+
+    Kinds: ``"ball"`` (uniform directions, radii uniform in [0, 1]), ``"sphere"`` (unit rows),
+    ``"gaussian"`` (N(0, I) rows rescaled to the largest norm 1), ``"identical"`` (one unit vector
+    repeated: the case that attains the bound), ``"clustered"`` (unit rows close to one direction:
+    an adversarial, nearly tight case).
+    """
+    g = rng.standard_normal((n, d))
+    unit = g / np.linalg.norm(g, axis=1, keepdims=True)
+    if kind == "ball":
+        return unit * rng.uniform(0, 1, (n, 1))
+    if kind == "sphere":
+        return unit
+    if kind == "gaussian":
+        return g / np.linalg.norm(g, axis=1).max()
+    if kind == "identical":
+        return np.tile(unit[:1], (n, 1))
+    if kind == "clustered":
+        v = unit[:1] + 0.1 * rng.standard_normal((n, d)) / math.sqrt(d)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+    raise ValueError(f"kind must be one of 'ball', 'sphere', 'gaussian', 'identical', 'clustered'; got {kind!r}")
+
+
+# -- paper 1: ergodic rate --------------------------------------------------------------------
+def ergodic_mean(values) -> np.ndarray:
+    """Running ergodic mean (1/T) Σ_{t<T} v_t for T = 1, 2, … (paper 1's convergence measure)."""
+    v = np.asarray(values, dtype=float)
+    return np.cumsum(v, axis=-1) / np.arange(1, v.shape[-1] + 1)
+
+
+def loglog_slope(T, values, n_boot: int = 2000, level: float = 0.95, seed: int = 0):
+    """Least-squares slope of log(values) against log(T), with a bootstrap interval.
+
+    Args:
+        T: horizons, shape (m,).
+        values: shape (m,) (one run per horizon: residual bootstrap) or (m, s) (s seeds per
+            horizon: the seeds are resampled within each horizon and the fit uses the log of the
+            mean over seeds).
+        n_boot: bootstrap replicates; level: interval coverage; seed: the bootstrap's rng.
+
+    Returns:
+        (slope, low, high).
+    """
+    x = np.log(np.asarray(T, dtype=float))
+    v = np.asarray(values, dtype=float)
+    if v.shape[0] != x.size or x.size < 3:
+        raise ValueError(f"values must have one row per horizon (>= 3 horizons), got shapes {x.shape} and {v.shape}")
+    if np.any(~np.isfinite(v)) or np.any(v <= 0):
+        raise ValueError("values must be finite and > 0 for a log-log fit")
+    rng = np.random.default_rng(seed)
+    xc = x - x.mean()
+
+    def fit(y):
+        return (xc * (y - y.mean(axis=-1, keepdims=True))).sum(axis=-1) / (xc**2).sum()
+
+    if v.ndim == 1:
+        y = np.log(v)
+        slope = fit(y)
+        resid = y - (y.mean() + slope * xc)
+        boot = fit(y.mean() + slope * xc + rng.choice(resid, (n_boot, x.size)))
+    else:
+        slope = fit(np.log(v.mean(axis=1)))
+        pick = rng.integers(0, v.shape[1], (n_boot, x.size, v.shape[1]))
+        means = np.take_along_axis(np.broadcast_to(v, (n_boot,) + v.shape), pick, axis=2).mean(axis=2)
+        boot = fit(np.log(means))
+    lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
+    return float(slope), float(lo), float(hi)
