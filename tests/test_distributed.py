@@ -1,0 +1,140 @@
+"""Real runs on torch.distributed (issue 6): 1 server + 3 workers on loopback, gloo, CPU.
+
+Each launch starts 4 processes; the module keeps them few (one per protocol, shared by the
+tests) so that the file stays well under 90 s on 2 shared cores.
+"""
+
+import math
+import time
+
+import pytest
+import torch
+
+import stalenb as sn
+import stalenb.distributed as sd
+from stalenb.compress import Compressor, kept
+from stalenb.distributed import worker
+from stalenb.distributed.__main__ import config_from, parser
+
+BASE = dict(workers=3, steps=30, batch_size=24, train_size=512, eval_size=64, eval_every=10, lr=0.05,
+            timing=sn.Timing(slowdown=sn.timing.Straggler(0.3, 3.0)))
+CASES = {
+    "sync": dict(protocol="sync"),
+    "async-topk": dict(protocol="async", compressor="topk", density=0.1, error_feedback=True),
+    "drop": dict(protocol="k-of-n", k=2, late="drop"),
+    "reuse": dict(protocol="k-of-n", k=2, late="reuse"),
+}
+LIMIT_S = 60.0
+
+
+@pytest.fixture(scope="module")
+def runs():
+    out = {}
+    for name, kw in CASES.items():
+        t0 = time.perf_counter()
+        out[name] = (sd.launch(sn.Config(**BASE, **kw), timeout=30), time.perf_counter() - t0)
+    return out
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_each_protocol_trains_and_logs_measured_staleness(runs, name):
+    run, seconds = runs[name]
+    hist, upd = run.history, run.updates
+    assert seconds < LIMIT_S
+    assert list(hist["step"]) == [0, 10, 20, 30]
+    assert hist["train_loss"].iloc[-1] < hist["train_loss"].iloc[0]
+    assert (upd["staleness"] >= 0).all() and (upd["staleness"] == upd["step"] - upd["version"]).all()
+    assert set(upd.loc[upd["applied"], "worker"]) == {0, 1, 2}  # every worker contributed
+    assert hist["wall_time"].is_monotonic_increasing
+    for col in sd.EXTRA_COLUMNS:
+        assert col in upd
+
+
+def test_sync_has_zero_staleness_and_all_n_gradients(runs):
+    upd = runs["sync"][0].updates
+    assert (upd["staleness"] == 0).all() and upd["applied"].all()
+    assert (upd.groupby("step").size() == 3).all()
+
+
+def test_drop_applies_exactly_k_fresh_gradients_per_round(runs):
+    upd = runs["drop"][0].updates
+    applied = upd[upd["applied"]]
+    assert (applied.groupby("step").size() == 2).all()
+    assert (applied["staleness"] == 0).all()
+    assert (upd.loc[~upd["applied"], "staleness"] >= 1).all()
+
+
+def test_reuse_loses_no_gradient(runs):
+    run = runs["reuse"][0]
+    upd, hist = run.updates, run.history
+    assert upd["applied"].all() and hist["dropped"].iloc[-1] == 0
+    fresh = upd[upd["staleness"] == 0].groupby("step").size()
+    assert (fresh == 2).all()  # k fresh per round, late ones on top
+    late = upd[upd["staleness"] > 0]
+    assert (late["weight"] == 1.0).all()
+
+
+def test_sparsified_pushes_carry_ceil_rho_d_entries(runs):
+    run = runs["async-topk"][0]
+    d = sn.NeuralNet("lenet", 0, None, 16, 16).dim
+    entries = kept(d, 0.1)
+    assert run.history["bytes_sent"].iloc[-1] == 30 * 8 * entries
+    comp = Compressor("topk", 0.1, d, 1, True)
+    u = comp(torch.randn(d, generator=torch.Generator().manual_seed(0)), 0)
+    values, idx = worker.encode(u, comp)
+    assert values.numel() == idx.numel() == math.ceil(0.1 * d) and idx.dtype == torch.int32
+    back = worker.decode(sd.wire.Message(sd.wire.GRAD, f32=values, i32=idx), d, u)
+    assert torch.equal(back, u)
+
+
+def test_per_layer_encoding_keeps_ceil_rho_dl_per_layer():
+    comp = Compressor("randomk", 0.3, 10, 1, False, layer_sizes=(4, 6), seed=1)
+    g = torch.arange(1.0, 11.0)
+    u = comp(g, 0)
+    values, idx = worker.encode(u, comp)
+    assert values.numel() == kept(4, 0.3) + kept(6, 0.3) == comp.push_bytes // 8
+    assert torch.equal(worker.decode(sd.wire.Message(sd.wire.GRAD, f32=values, i32=idx), 10, u), u)
+
+
+def test_killed_worker_ends_the_run_with_an_error_naming_it():
+    cfg = sn.Config(**{**BASE, "steps": 100_000, "eval_every": 50}, protocol="async")
+    t0 = time.perf_counter()
+    with pytest.raises(sd.DistributedError, match="worker rank 2") as info:
+        sd.launch(cfg, timeout=10, _kill=(2, 0.5))
+    assert time.perf_counter() - t0 < LIMIT_S
+    assert info.value.rank == 2
+    assert info.value.run is not None and len(info.value.run.history) >= 1  # partial log kept
+
+
+def test_one_worker_sync_equals_simulate():
+    cfg = sn.Config(protocol="sync", workers=1, steps=15, batch_size=16, train_size=512, eval_size=64,
+                    eval_every=5, lr=0.1, momentum=0.5)
+    real = sd.launch(cfg, timeout=30)  # each process computes on 1 thread: so does the simulation
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        sim = sn.run(cfg, cache=False, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    cols = ["step", "samples", "gradients", "train_loss", "batch_loss", "test_loss", "test_acc", "bytes_sent"]
+    assert real.history[cols].equals(sim.history[cols])
+    assert real.updates[["step", "worker", "version", "staleness"]].equals(
+        sim.updates[["step", "worker", "version", "staleness"]])
+
+
+def test_bad_inputs_are_rejected_before_starting_processes():
+    with pytest.raises(ValueError, match="staleness"):
+        sd.run(sn.Config(workers=2, staleness=sn.Constant(2)))
+    with pytest.raises(ValueError, match="slowdown"):
+        sd.run(sn.Config(workers=2), slowdown=(1.0,))
+    with pytest.raises(ValueError, match="timeout"):
+        sd.run(sn.Config(workers=2), timeout=0)
+
+
+def test_command_line_builds_the_config():
+    args = parser().parse_args(["--protocol", "k-of-n", "--k", "2", "--late", "reuse", "--compressor", "topk",
+                                "--density", "0.01", "--error-feedback", "--batch-size", "24",
+                                "--slowdown", "straggler", "0.2", "4"])
+    cfg = config_from(args, 3)
+    assert (cfg.protocol, cfg.workers, cfg.k, cfg.late, cfg.error_feedback) == ("k-of-n", 3, 2, "reuse", True)
+    assert cfg.timing.slowdown == sn.timing.Straggler(0.2, 4.0)
