@@ -207,3 +207,10 @@ def test_progress_counts_and_can_be_silenced():
     bar.update(2)
     assert bar.n == 2 and bar.total == 3 and bar.leave is False
     bar.close()
+
+
+def test_module_docstring_example_runs():
+    import doctest
+
+    failed, attempted = doctest.testmod(sw)
+    assert attempted > 0 and failed == 0

@@ -31,7 +31,7 @@ code(r"""
 workers = 3                 # worker processes (plus one server process)
 k = 2                       # gradients per k-of-n round
 steps = 200                 # server updates per run (full profile)
-quick_steps = 40            # server updates per run (quick profile, STALENB_QUICK=1)
+quick_steps = 40            # server updates per run (quick profile: STALENB_QUICK set)
 batch_size = 24             # global batch (sync, k-of-n: split 8 per worker); async: per gradient
 lr = 0.05                   # learning rate
 train_size = 4000           # MNIST training digits used
