@@ -1,10 +1,18 @@
 """The simulated driver: runs a :class:`stalenb.Config` in one process, deterministically.
 
 ``run(config)`` walks the protocol's :class:`stalenb.schedule.Schedule`; for each server update it
-computes the gradients of the pushes (grouped by the model version they read, one pass per group
-when nothing per-worker is needed), compresses them per worker, and hands them to the
-:class:`stalenb.server.Server`. Model versions still to be read by in-flight jobs are kept as flat
-snapshots and dropped as soon as no job can read them.
+computes the gradients of the pushes at the model versions they read, compresses them per worker
+and hands them to the :class:`stalenb.server.Server`. Two paths do this (spec §S7, "fast batched
+path + small reference path"), with the same iterates up to float rounding:
+
+- ``path="reference"``: one plain gradient per push, ``Server.apply`` — short enough to read;
+- ``path="fast"`` (default): one forward/backward per model version read (per push only when
+  compression, error feedback or DC-ASGD need each push's gradient), flat-buffer gradients,
+  snapshots in recycled flat buffers; ``python -m stalenb.bench`` measures it against plain
+  PyTorch loops.
+
+Model versions still to be read by in-flight jobs are kept as flat snapshots and dropped as soon
+as no job can read them.
 
 A run whose mini-batch loss exceeds ``config.diverge_loss`` (or is not finite), or whose model
 stops being finite, ends at once with a last history row flagged ``diverged``; no exception.
@@ -23,7 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import cache as _cache
-from . import gradients, history
+from . import gradients, history, rules
 from .compress import Compressor
 from .config import Config
 from .data import BatchStream
@@ -45,8 +53,11 @@ class Run:
         return bool(self.history["diverged"].any())
 
 
+PATHS = ("fast", "reference")
+
+
 def run(config: Config, problem=None, *, cache: bool = True, progress: bool | None = None,
-        callback=None) -> Run:
+        callback=None, path: str = "fast") -> Run:
     """Simulate ``config``; load it from the cache when it was run before.
 
     Args:
@@ -55,9 +66,13 @@ def run(config: Config, problem=None, *, cache: bool = True, progress: bool | No
         cache: read and write the results cache.
         progress: show a progress bar (default: tqdm's default, off with ``TQDM_DISABLE=1``).
         callback: ``callback(step, x)`` after every update (for tests and theory notebooks).
+        path: ``"fast"`` (batched, the default) or ``"reference"`` (one plain gradient per push);
+            both give the same iterates up to float rounding, and share one cache entry.
     """
     if not isinstance(config, Config):
         raise TypeError(f"config must be a stalenb.Config, got {type(config).__name__}")
+    if path not in PATHS:
+        raise ValueError(f"path must be one of {PATHS}, got {path!r}")
     use_cache = cache and problem is None and callback is None
     if use_cache:
         k = _cache.key(config)
@@ -65,8 +80,9 @@ def run(config: Config, problem=None, *, cache: bool = True, progress: bool | No
         if hit is not None:
             frames, _ = hit
             return Run(config, frames["history"], frames["updates"], from_cache=True)
-    result = _simulate(config, problem if problem is not None else gradients.from_config(config),
-                       progress, callback)
+    simulate_path = _simulate_fast if path == "fast" else _simulate_reference
+    result = simulate_path(config, problem if problem is not None else gradients.from_config(config),
+                           progress, callback)
     if use_cache:
         _cache.save(k, {"history": result.history, "updates": result.updates}, {"steps": config.steps})
     return result
@@ -81,55 +97,145 @@ def _bad(loss: float, limit: float) -> bool:
     return not math.isfinite(loss) or loss > limit
 
 
-def _simulate(c: Config, problem, progress, callback) -> Run:
-    server = Server(problem.x0, c.rule, c.lr, c.momentum, c.dc_lambda)
-    comp = Compressor(c.compressor, c.density, problem.dim, c.workers, c.error_feedback,
-                      problem.layer_sizes if c.granularity == "layer" else None, c.seed,
-                      device=problem.x0.device)
-    comp.memory = None if comp.memory is None else comp.memory.to(problem.x0.dtype)
-    sched = Schedule(c, comp.push_bytes, 4 * problem.dim, np.random.default_rng(c.seed))
-    stream = BatchStream(problem.n_train, c.seed)
-    rec = history.Recorder(c.push_batch, comp.push_bytes)
-    per_push = comp.active or c.rule == "dc-asgd"
-    snapshots = {0: server.x.clone()}
-    rec.evaluate(0, 0.0, problem.evaluate(server.x))
-    bar_args = {} if progress is None else {"disable": not progress}
-    now, diverged = 0.0, False
-    for upd in tqdm(sched, total=c.steps, desc="simulate", leave=False, **bar_args):
-        grads, lags, weights, reads, losses = [], [], [], [], []
-        for version, group in groupby(upd.pushes, key=lambda p: p.version):
-            group = list(group)
-            x_v, lag = snapshots[version], upd.step - version
-            batches = [stream.next(c.push_batch) for _ in group]
-            group_losses, g = problem.loss_grads(x_v, batches, each=per_push)
-            losses.extend(group_losses)
-            if per_push:
-                grads.extend(comp(gi, p.worker) for gi, p in zip(g, group))
-                lags.extend([lag] * len(group))
-                weights.extend([c.lag_weight(lag)] * len(group))
-                reads.extend([x_v] * len(group))
-            else:  # one pass: the gradient of the union is the mean of equal-size pushes
-                grads.append(g * len(group))
-                lags.append(lag)
-                weights.append(c.lag_weight(lag))
-                reads.append(x_v)
-        now = upd.time
-        if any(_bad(l, c.diverge_loss) for l in losses):
-            diverged = True
-        else:
-            server.apply(grads, lags, weights, reads, c.k_eff)
-            diverged = not bool(torch.isfinite(server.x).all())
-        push_lags = [upd.step - p.version for p in upd.pushes]
-        rec.update(upd, push_lags, [c.lag_weight(l) for l in push_lags], losses)
-        if callback is not None and not diverged:
-            callback(upd.step, server.x)
+def _finite(x: torch.Tensor) -> bool:
+    """All entries finite; one reduction (a non-finite entry makes the sum non-finite)."""
+    return bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())
+
+
+class _Loop:
+    """What both paths share: the setup, and the bookkeeping after each update."""
+
+    def __init__(self, c: Config, problem, progress, callback):
+        self.c, self.problem, self.callback = c, problem, callback
+        self.server = Server(problem.x0, c.rule, c.lr, c.momentum, c.dc_lambda)
+        self.comp = Compressor(c.compressor, c.density, problem.dim, c.workers, c.error_feedback,
+                               problem.layer_sizes if c.granularity == "layer" else None, c.seed,
+                               device=problem.x0.device)
+        if self.comp.memory is not None:
+            self.comp.memory = self.comp.memory.to(problem.x0.dtype)
+        self.sched = Schedule(c, self.comp.push_bytes, 4 * problem.dim, np.random.default_rng(c.seed))
+        self.stream = BatchStream(problem.n_train, c.seed)
+        self.rec = history.Recorder(c.push_batch, self.comp.push_bytes)
+        self.rec.evaluate(0, 0.0, problem.evaluate(self.server.x))
+        self.bar_args = {} if progress is None else {"disable": not progress}
+
+    def updates(self):
+        return tqdm(self.sched, total=self.c.steps, desc="simulate", leave=False, **self.bar_args)
+
+    def finish(self, upd, losses, apply) -> bool:
+        """Apply the update unless a loss is bad, record it, evaluate; False when the run stops."""
+        c, server = self.c, self.server
+        diverged = any(_bad(l, c.diverge_loss) for l in losses)
+        if not diverged:
+            apply()
+            diverged = not _finite(server.x)
+        lags = [upd.step - p.version for p in upd.pushes]
+        self.rec.update(upd, lags, [c.lag_weight(l) for l in lags], losses)
+        if self.callback is not None and not diverged:
+            self.callback(upd.step, server.x)
         step = upd.step + 1
         if diverged:
-            rec.evaluate(step, now, problem.evaluate(server.x), diverged=True)
-            break
-        snapshots[step] = server.x.clone()
-        for v in [v for v in snapshots if v < sched.oldest_needed()]:
-            del snapshots[v]
+            self.rec.evaluate(step, upd.time, self.problem.evaluate(server.x), diverged=True)
+            return False
         if step % c.eval_every == 0 or step == c.steps:
-            rec.evaluate(step, now, problem.evaluate(server.x))
-    return Run(c, rec.history(), rec.update_frame())
+            self.rec.evaluate(step, upd.time, self.problem.evaluate(server.x))
+        return True
+
+    def result(self) -> Run:
+        return Run(self.c, self.rec.history(), self.rec.update_frame())
+
+
+def _simulate_reference(c: Config, problem, progress, callback) -> Run:
+    """The plain path: one ``problem.loss_grad`` per push at the version it read, ``Server.apply``."""
+    loop = _Loop(c, problem, progress, callback)
+    snapshots = {0: loop.server.x.clone()}
+    for upd in loop.updates():
+        grads, lags, weights, reads, losses = [], [], [], [], []
+        for p in upd.pushes:
+            x_read, lag = snapshots[p.version], upd.step - p.version
+            loss, g = problem.loss_grad(x_read, loop.stream.next(c.push_batch))
+            losses.append(loss)
+            grads.append(loop.comp(g, p.worker))
+            lags.append(lag)
+            weights.append(c.lag_weight(lag))
+            reads.append(x_read)
+        if not loop.finish(upd, losses, lambda: loop.server.apply(grads, lags, weights, reads, c.k_eff)):
+            break
+        snapshots[upd.step + 1] = loop.server.x.clone()
+        for v in [v for v in snapshots if v < loop.sched.oldest_needed()]:
+            del snapshots[v]
+    return loop.result()
+
+
+class _Versions:
+    """Past model versions still to be read, as flat snapshots in recycled buffers (a ring)."""
+
+    def __init__(self):
+        self.slots: dict[int, torch.Tensor] = {}
+        self.free: list[torch.Tensor] = []
+
+    def keep(self, version: int, x: torch.Tensor) -> None:
+        buf = self.free.pop() if self.free else torch.empty_like(x)
+        self.slots[version] = buf.copy_(x)
+
+    def release_before(self, oldest: int) -> None:
+        for v in [v for v in self.slots if v < oldest]:
+            self.free.append(self.slots.pop(v))
+
+    def __getitem__(self, version: int) -> torch.Tensor:
+        return self.slots[version]
+
+
+def _simulate_fast(c: Config, problem, progress, callback) -> Run:
+    """The batched path; same iterates as :func:`_simulate_reference` up to float rounding.
+
+    - pushes that read the same version are one forward/backward over the union of their
+      batches (the mean of equal-size push gradients is the gradient of the union), unless
+      compression, error feedback or DC-ASGD need each push's own gradient;
+    - gradients come from ``problem.loss_grad_buffer`` (for :class:`~stalenb.gradients.NeuralNet`
+      a flat-buffer module: zero-copy ``backward``) and are folded into one direction buffer
+      with their weight w(lag)·count / K at once;
+    - the version being replaced is snapshotted only when the schedule says a later push reads it.
+    """
+    loop = _Loop(c, problem, progress, callback)
+    server, comp, stream, sched = loop.server, loop.comp, loop.stream, loop.sched
+    x = server.x
+    total = torch.zeros_like(x)
+    versions = _Versions()
+    per_push = comp.active or comp.memory is not None or c.rule == "dc-asgd"
+    grad = problem.loss_grad_buffer
+    for upd in loop.updates():
+        t, losses = upd.step, []
+        single = len(upd.pushes) == 1  # async: step with the one direction, no accumulation
+        if not single:
+            total.zero_()
+        for version, group in groupby(upd.pushes, key=lambda p: p.version):
+            group = list(group)
+            x_read, lag = (x if version == t else versions[version]), t - version
+            scale = c.lag_weight(lag) / c.k_eff
+            batches = [stream.next(c.push_batch) for _ in group]
+            if per_push:
+                for p, idx in zip(group, batches):
+                    loss, g = grad(x_read, idx)
+                    losses.append(loss)
+                    d = rules.direction(c.rule, comp(g, p.worker), lag, x, x_read, c.dc_lambda)
+                    if not single and scale:
+                        total.add_(d, alpha=scale)
+            else:
+                loss, g = grad(x_read, batches[0] if len(batches) == 1 else torch.cat(batches))
+                losses.extend([loss] * len(group))
+                d = rules.direction(c.rule, g, lag)
+                scale *= len(group)
+                if not single and scale:
+                    total.add_(d, alpha=scale)
+        direction = total if not single else (d if scale == 1.0 else d * scale)
+
+        def apply():
+            if sched.oldest_needed() <= t:  # a later push reads x_t: keep it before it changes
+                versions.keep(t, x)
+            server.step(direction)
+
+        if not loop.finish(upd, losses, apply):
+            break
+        versions.release_before(sched.oldest_needed())
+    return loop.result()

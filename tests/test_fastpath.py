@@ -1,0 +1,142 @@
+"""The engine's fast path against its plain reference path, and the pieces the fast path uses."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import stalenb as sn
+from stalenb import bench, compress
+from stalenb.gradients import NeuralNet, Quadratic
+from stalenb.timing import ShiftedExponential, Timing
+
+TINY = dict(train_size=256, eval_size=16, eval_every=2, steps=4, lr=0.05)
+TOPK_EF = dict(compressor="topk", density=0.01, error_feedback=True)
+SLOW = Timing(slowdown=ShiftedExponential(1.0))
+
+PROTOCOLS = {
+    "sync": dict(protocol="sync", workers=4, batch_size=16),
+    "async-synthetic": dict(protocol="async", workers=4, staleness=sn.Uniform(3), batch_size=8),
+    "async-timing": dict(protocol="async", workers=4, batch_size=8, timing=SLOW),
+    "k-of-n-drop": dict(protocol="k-of-n", workers=4, k=2, late="drop", batch_size=16, timing=SLOW),
+    "k-of-n-reuse": dict(protocol="k-of-n", workers=4, k=2, late="reuse", batch_size=16, timing=SLOW,
+                         lag_weights=(0.5, 0.25)),
+}
+EXTRAS = {
+    "dc-asgd": dict(protocol="async", workers=4, staleness=sn.Uniform(3), batch_size=16, rule="dc-asgd",
+                    dc_lambda=2.0),
+    "staleness-aware": dict(protocol="async", workers=4, staleness=sn.Uniform(3), batch_size=16,
+                            rule="staleness-aware"),
+    "momentum-k-of-n": dict(protocol="k-of-n", workers=4, k=3, late="reuse", batch_size=16, momentum=0.9,
+                            timing=SLOW),
+    "randomk-ef": dict(protocol="k-of-n", workers=4, k=2, late="reuse", batch_size=16, timing=SLOW,
+                       compressor="randomk", density=0.05, error_feedback=True),
+    "topk-layer": dict(protocol="async", workers=2, staleness=sn.Uniform(2), batch_size=8, compressor="topk",
+                       density=0.05, granularity="layer"),
+}
+CASES = {**PROTOCOLS, **{f"{k}+topk-ef": {**v, **TOPK_EF} for k, v in PROTOCOLS.items()}, **EXTRAS}
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return NeuralNet("lenet", 0, None, TINY["train_size"], TINY["eval_size"])
+
+
+def trajectory(config, problem, path):
+    xs = []
+    r = sn.run(config, problem, cache=False, progress=False, path=path,
+               callback=lambda t, x: xs.append(x.clone()))
+    return r, xs
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_fast_path_gives_the_reference_iterates(name, lenet):
+    c = sn.Config(**{**TINY, **CASES[name]})
+    ref, xs_ref = trajectory(c, lenet, "reference")
+    fast, xs_fast = trajectory(c, lenet, "fast")
+    assert len(xs_ref) == len(xs_fast) == c.steps
+    for t, (a, b) in enumerate(zip(xs_ref, xs_fast)):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-4), f"{name}: step {t}, max diff {(a - b).abs().max()}"
+    assert not torch.equal(xs_ref[-1], lenet.x0)  # it moved
+    assert ref.updates.equals(fast.updates)  # same schedule, same staleness record
+    cols = ["step", "samples", "gradients", "dropped", "bytes_sent", "staleness_mean", "staleness_max"]
+    assert ref.history[cols].equals(fast.history[cols])
+    np.testing.assert_allclose(ref.history["train_loss"], fast.history["train_loss"], rtol=1e-4)
+    np.testing.assert_allclose(ref.history["batch_loss"], fast.history["batch_loss"], rtol=1e-4)
+
+
+def test_the_cases_cover_stale_and_late_gradients(lenet):
+    # the equivalence above means something only if versions older than the current one are read
+    for name in ("async-synthetic", "async-timing", "k-of-n-reuse"):
+        r = sn.run(sn.Config(**{**TINY, **CASES[name]}), lenet, cache=False, progress=False)
+        assert r.updates["staleness"].max() > 0, name
+
+
+def test_quadratic_through_both_paths_is_identical():
+    prob = Quadratic(a=np.linspace(0.5, 2.0, 5))
+    c = sn.Config(protocol="k-of-n", workers=4, k=2, late="reuse", timing=SLOW, batch_size=8, lr=0.1,
+                  steps=30, lag_weights=(0.5,))
+    _, a = trajectory(c, prob, "reference")
+    _, b = trajectory(c, prob, "fast")
+    assert all(torch.allclose(u, v, atol=1e-12) for u, v in zip(a, b))
+
+
+def test_flat_buffer_gradient_equals_torch_func_gradient(lenet):
+    x = lenet.x0 + 0.01 * torch.randn(lenet.dim, generator=torch.Generator().manual_seed(0))
+    idx = torch.arange(24)
+    loss_ref, g_ref = lenet.loss_grad(x, idx)
+    loss, g = lenet.loss_grad_buffer(x, idx)
+    assert loss == pytest.approx(loss_ref, rel=1e-5)
+    assert torch.allclose(g, g_ref, atol=1e-6, rtol=1e-4)
+    # the buffer is reused, the gradients land in it in place
+    ptr = g.data_ptr()
+    _, g2 = lenet.loss_grad_buffer(lenet.x0, idx[:8])
+    assert g2.data_ptr() == ptr and not torch.allclose(g2, g_ref)
+
+
+@pytest.mark.parametrize("d,density", [(431_080, 0.01), (100_000, 0.001), (50_000, 0.2), (40_000, 0.5)])
+def test_prefiltered_topk_keeps_the_same_entries_as_torch_topk(d, density):
+    gen = torch.Generator().manual_seed(d)
+    v = torch.randn(d, generator=gen) * torch.rand(d, generator=gen) ** 3  # heavy-tailed
+    k = compress.kept(d, density)
+    ours = compress.topk_mask(v, k)
+    ref = torch.topk(v.abs(), k).indices
+    assert ours.numel() == k
+    assert torch.equal(ours.sort().values, ref.sort().values)
+
+
+def test_topk_with_mostly_zero_entries_falls_back_exactly():
+    v = torch.zeros(200_000)
+    v[::1000] = torch.arange(1.0, 201.0)
+    idx = compress.topk_mask(v, 150)
+    assert idx.numel() == 150 and (v[idx] > 50).all()  # the 150 largest: 51 … 200
+    sparse = torch.zeros(200_000)
+    sparse[:10] = 1.0
+    assert set(compress.topk_mask(sparse, 10).tolist()) == set(range(10))
+
+
+def test_path_is_validated_and_shares_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("STALENB_CACHE", str(tmp_path))
+    c = sn.Config(**{**TINY, **PROTOCOLS["async-synthetic"], "steps": 2})
+    with pytest.raises(ValueError, match="path"):
+        sn.run(c, path="slow")
+    first = sn.run(c, progress=False, path="fast")
+    again = sn.run(c, progress=False, path="reference")
+    assert again.from_cache and again.history.equals(first.history)
+
+
+def test_bench_quick_writes_the_table_and_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    rc = bench.main(["--quick", "--cases", "async-lenet", "--repeats", "1", "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "async-lenet" in text and "target" in text
+    rows = json.loads(out.read_text())["cases"]
+    assert [r["case"] for r in rows] == ["async-lenet"]
+    for r in rows:
+        assert r["ratio"] > 0 and r["engine_ms"] > 0 and r["plain_ms"] > 0
+        assert isinstance(r["met"], bool)
+    assert not list(tmp_path.glob(".tmp-*"))
+    with pytest.raises(SystemExit):
+        bench.main(["--cases", "no-such-case"])
