@@ -92,6 +92,23 @@ def curvature_range(grad, x_star, lo, hi, num: int = 2001) -> tuple[float, float
     return float(np.min(h)), float(np.max(h))
 
 
+def example_functions(a: float = 0.5, b: float = 2.0) -> dict:
+    """Strictly convex 1-D examples for Definition 1: name → (f', x*, (inf h, sup h)).
+
+    - ``"quadratic"``: f = (a+b)/4·(x − 1)², h ≡ (a+b)/2;
+    - ``"log-cosh + quadratic"``: f = log cosh(x − 1) + (a/2)(x − 1)², h = tanh(u)/u + a ∈ (a, a + 1];
+    - ``"curvature bump"``: f'(x) = (a + (b − a)/(1 + u²))·u with u = x − 1, so h = a + (b − a)/(1 + u²)
+      sweeps (a, b] (strictly convex for b < 9a: f'' ≥ a − (b − a)/8).
+    """
+    a, b = _check_ab(a, b)
+    m = (a + b) / 2
+    return {
+        "quadratic": (lambda x: m * (x - 1.0), 1.0, (m, m)),
+        "log-cosh + quadratic": (lambda x: np.tanh(x - 1.0) + a * (x - 1.0), 1.0, (a, a + 1.0)),
+        "curvature bump": (lambda x: (a + (b - a) / (1 + (x - 1.0) ** 2)) * (x - 1.0), 1.0, (a, b)),
+    }
+
+
 # -- Theorems 1, 2, 4: the delayed recursion ---------------------------------------------------
 def delayed_sgd(grad, w0, lag_weights, steps, noise: float = 0.0, runs: int = 1, seed: int = 0):
     """Delayed (S)GD, vectorised over independent runs (poster, Theorems 1, 2 and 4).
@@ -327,7 +344,46 @@ def random_design(n, d, rng, kind: str = "ball") -> np.ndarray:
     raise ValueError(f"kind must be one of 'ball', 'sphere', 'gaussian', 'identical', 'clustered'; got {kind!r}")
 
 
+def ridge_data(n, d, seed=0, kind: str = "ball", noise: float = 0.1):
+    """A ridge problem (X, y): rows from :func:`random_design`, y = X·w° + N(0, noise²), w° ~ N(0, I)."""
+    rng = np.random.default_rng(seed)
+    X = random_design(n, d, rng, kind)
+    return X, X @ rng.standard_normal(d) + noise * rng.standard_normal(n)
+
+
+def ridge_spectra(n_values, d_values, kinds, trials, eta, seed=0):
+    """Extreme eigenvalues of H = 2(XᵀX + ηI) over random X (Theorem 3's bound check).
+
+    One row per random X: ``n``, ``d``, ``kind``, ``lam_min``, ``lam_max``, the bounds ``lo`` = 2η
+    and ``hi`` = 2n + 2η, and ``ratio`` = lam_max / hi (1 = the bound is tight).
+    """
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in n_values:
+        lo, hi = ridge_bounds(int(n), eta)
+        for d in d_values:
+            for kind in kinds:
+                for _ in range(int(trials)):
+                    lam = np.linalg.eigvalsh(ridge_hessian(random_design(int(n), int(d), rng, kind), eta))
+                    rows.append({"n": int(n), "d": int(d), "kind": kind, "lam_min": lam[0], "lam_max": lam[-1],
+                                 "lo": lo, "hi": hi, "ratio": lam[-1] / hi})
+    return pd.DataFrame(rows)
+
+
 # -- paper 1: ergodic rate --------------------------------------------------------------------
+def monte_carlo_mean(paths):
+    """Mean, standard deviation and standard error over runs (axis 0) of ``paths``.
+
+    For Theorem 4: with a linear gradient (quadratic / ridge) E[w_t] follows the noiseless
+    recursion exactly, so (mean − noiseless)/se should look like N(0, 1) entries.
+    """
+    p = np.asarray(paths, dtype=float)
+    mean, std = p.mean(axis=0), p.std(axis=0, ddof=1)
+    return mean, std, std / math.sqrt(p.shape[0])
+
+
 def ergodic_mean(values) -> np.ndarray:
     """Running ergodic mean (1/T) Σ_{t<T} v_t for T = 1, 2, … (paper 1's convergence measure)."""
     v = np.asarray(values, dtype=float)
