@@ -18,37 +18,33 @@ def trajectory(config, problem=None):
     return run, xs
 
 
-def test_async_tau0_one_worker_equals_torch_sgd_step_for_step():
-    c = small(protocol="async", workers=1, staleness=sn.Constant(0), lr=0.05, batch_size=32, steps=12)
-    _, xs = trajectory(c)
+def torch_sgd(c, momentum=0.0):
+    """The plain PyTorch loop on the engine's mini-batches: flat parameters after every step."""
     X, y = data.mnist_tensors(None, True, True)
-    X, y = X[: c.train_size], y[: c.train_size]
-    model = models.build("lenet", c.seed)
-    opt = torch.optim.SGD(model.parameters(), lr=c.lr)
+    model = models.build(c.model, c.seed)
+    opt = torch.optim.SGD(model.parameters(), lr=c.lr, momentum=momentum)
     stream = data.BatchStream(c.train_size, c.seed)
-    for t in range(c.steps):
+    out = []
+    for _ in range(c.steps):
         idx = stream.next(c.batch_size)
         opt.zero_grad()
         F.cross_entropy(model(X[idx]), y[idx]).backward()
         opt.step()
-        flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+        out.append(torch.cat([p.detach().reshape(-1) for p in model.parameters()]))
+    return out
+
+
+def test_async_tau0_one_worker_equals_torch_sgd_step_for_step():
+    c = small(protocol="async", workers=1, staleness=sn.Constant(0), lr=0.05, batch_size=32, steps=12)
+    _, xs = trajectory(c)
+    for t, flat in enumerate(torch_sgd(c)):
         assert torch.allclose(xs[t], flat, atol=1e-6, rtol=1e-5), f"step {t}"
 
 
 def test_momentum_equals_torch_sgd_momentum():
     c = small(protocol="async", staleness=sn.Constant(0), lr=0.02, momentum=0.9, batch_size=16, steps=8)
     _, xs = trajectory(c)
-    X, y = data.mnist_tensors(None, True, True)
-    model = models.build("lenet", c.seed)
-    opt = torch.optim.SGD(model.parameters(), lr=c.lr, momentum=0.9)
-    stream = data.BatchStream(c.train_size, c.seed)
-    for _ in range(c.steps):
-        idx = stream.next(c.batch_size)
-        opt.zero_grad()
-        F.cross_entropy(model(X[idx]), y[idx]).backward()
-        opt.step()
-    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-    assert torch.allclose(xs[-1], flat, atol=1e-5, rtol=1e-4)
+    assert torch.allclose(xs[-1], torch_sgd(c, momentum=0.9)[-1], atol=1e-5, rtol=1e-4)
 
 
 def test_k_equals_n_equals_sync():
