@@ -11,7 +11,7 @@ Public API (spec §S3):
 
 __version__ = "0.1.0"
 
-from . import compress, data, models, objectives, paths, plotting, rates, rules, staleness, theory, timing, widgets  # noqa: E402
+from . import compress, data, experiments, models, objectives, paths, plotting, rates, rules, speedup, staleness, theory, timing, widgets  # noqa: E402
 from .config import Config  # noqa: E402
 from .engine import Run, run, simulate  # noqa: E402
 from .gradients import NeuralNet, Quadratic  # noqa: E402
@@ -21,6 +21,6 @@ from .timing import Timing  # noqa: E402
 
 __all__ = [
     "Config", "Run", "run", "simulate", "Server", "NeuralNet", "Quadratic", "Timing",
-    "Constant", "Uniform", "Geometric", "compress", "data", "models", "objectives", "paths", "plotting", "rates", "rules",
+    "Constant", "Uniform", "Geometric", "compress", "data", "experiments", "models", "objectives", "paths", "plotting", "rates", "rules", "speedup",
     "staleness", "theory", "timing", "widgets", "__version__",
 ]

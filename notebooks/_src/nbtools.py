@@ -33,3 +33,9 @@ def write(name: str, cells) -> Path:
     nbformat.validate(nb)
     nbformat.write(nb, path)
     return path
+
+
+def write_cells(name: str, specs) -> Path:
+    """Write from ``("md" | "code" | "params", text)`` pairs (the style of nb05–nb07)."""
+    make = {"md": md, "code": code, "params": lambda text: code(text, parameters=True)}
+    return write(name, [make[kind](text) for kind, text in specs])

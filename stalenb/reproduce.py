@@ -1,0 +1,223 @@
+"""Run every notebook in order with papermill: the batch pipeline behind ``make reproduce``.
+
+Usage::
+
+    python -m stalenb.reproduce                 # paper profile: full sizes, writes figures/
+    python -m stalenb.reproduce --quick         # quick profile (sets STALENB_QUICK=1)
+    python -m stalenb.reproduce --only 05 07    # some notebooks (by number prefix or name)
+    python -m stalenb.reproduce -p 05:seeds=5   # override one parameter of one notebook
+    python -m stalenb.reproduce --list          # notebooks and their parameters
+
+What it does (``reference/style.md``, "traps of the toolchain"):
+
+- executes ``notebooks/[0-9][0-9]_*.ipynb`` in sorted order with ``papermill.execute_notebook``
+  (kernel ``python3``, a per-cell timeout, the notebooks folder as working directory) and writes
+  the executed copies to ``build/notebooks/`` (ignored by git), never over the sources;
+- checks every parameter of a profile against ``papermill.inspect_notebook`` before running
+  anything (papermill itself only logs an unknown name and runs with the defaults);
+- stops at the first failing notebook, naming the notebook, the cell and the error;
+- prints the time of each notebook and writes them to ``build/reproduce-times.json``;
+- sets ``SOURCE_DATE_EPOCH`` so that regenerated PDFs are byte-identical, and ``TQDM_DISABLE``
+  so that executed copies carry no progress-bar widgets.
+
+Profiles are parameter dicts per notebook number. ``paper`` runs each notebook's own defaults (the
+values of its ``parameters`` cell are the paper settings); ``quick`` additionally sets
+``STALENB_QUICK=1``, which every notebook reads through :func:`stalenb.paths.quick` (nbval knows
+nothing of papermill parameters, so quick mode must come from the environment).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from . import paths
+
+#: Parameter overrides per profile and notebook number (empty: the notebook's own defaults).
+PROFILES: dict[str, dict[str, dict]] = {
+    "paper": {},
+    "quick": {},
+}
+
+#: Fixed PDF/PNG timestamp for reproducible figures (2020-01-01T00:00:00Z).
+SOURCE_DATE_EPOCH = "1577836800"
+DEFAULT_TIMEOUT = 1800  # seconds per cell
+NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
+
+
+class ReproduceError(RuntimeError):
+    """A notebook failed; the message names the notebook, the cell and the error."""
+
+
+def notebooks(folder: Path | None = None, only=None) -> list[Path]:
+    """The numbered notebooks ``NN_name.ipynb`` of ``folder`` in sorted (reading) order.
+
+    ``only``: number prefixes (``"05"``) or names (``"05_mnist..."``, with or without
+    ``.ipynb``) to keep; an entry matching nothing raises ``ValueError``.
+    """
+    folder = paths.notebooks_dir() if folder is None else Path(folder)
+    found = sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name))
+    if not only:
+        return found
+    keep = []
+    for want in only:
+        hits = [p for p in found if p.name.split("_", 1)[0] == want or p.stem == want or p.name == want]
+        if not hits:
+            names = ", ".join(p.name for p in found) or "(none)"
+            raise ValueError(f"--only {want!r} matches no notebook in {folder}; available: {names}")
+        keep.extend(h for h in hits if h not in keep)
+    return sorted(keep)
+
+
+def profile_parameters(profile: str, notebook: Path, overrides: dict | None = None) -> dict:
+    """Parameters for ``notebook`` under ``profile`` plus ``overrides`` (number → {name: value})."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(map(repr, PROFILES))}, got {profile!r}")
+    number = notebook.name.split("_", 1)[0]
+    params = dict(PROFILES[profile].get(number, {}))
+    params.update((overrides or {}).get(number, {}))
+    return params
+
+
+def check_parameters(notebook: Path, params: dict) -> None:
+    """Raise ``ValueError`` if a name in ``params`` is not in the notebook's ``parameters`` cell."""
+    if not params:
+        return
+    import papermill
+
+    known = papermill.inspect_notebook(str(notebook))
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        allowed = ", ".join(sorted(known)) or "(the notebook has no cell tagged 'parameters')"
+        raise ValueError(
+            f"unknown papermill parameter(s) {unknown} for {notebook.name}; its parameters cell "
+            f"defines: {allowed}"
+        )
+
+
+def parse_override(text: str) -> tuple[str, str, object]:
+    """``"05:seeds=5"`` → ``("05", "seeds", 5)`` (the value is a Python literal, else a string)."""
+    m = re.fullmatch(r"(\d\d):([A-Za-z_]\w*)=(.*)", text.strip())
+    if not m:
+        raise ValueError(f"a parameter override must look like NN:name=value (e.g. 05:seeds=5), got {text!r}")
+    number, name, raw = m.groups()
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return number, name, value
+
+
+def _failure(nb: Path, exc) -> ReproduceError:
+    cell = getattr(exc, "cell_index", None)
+    count = getattr(exc, "exec_count", None)
+    ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
+    source = (getattr(exc, "source", "") or "").strip().splitlines()
+    first = f" ({source[0][:80]!r} …)" if source else ""
+    where = f"cell {cell} (execution count {count}){first}" if cell is not None else "setup"
+    return ReproduceError(f"{nb.name} failed in {where}: {ename}: {evalue}")
+
+
+def run_notebook(nb: Path, out_dir: Path, params: dict, timeout: int = DEFAULT_TIMEOUT,
+                 log_output: bool = False) -> float:
+    """Execute one notebook with papermill into ``out_dir``; return its wall time in seconds."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(nb), str(out_dir / nb.name), parameters=params, kernel_name="python3",
+            cwd=str(nb.parent), execution_timeout=timeout, progress_bar=False,
+            log_output=log_output,
+        )
+    except PapermillExecutionError as exc:
+        raise _failure(nb, exc) from exc
+    except Exception as exc:  # kernel died, timeout, bad notebook JSON, ...
+        raise ReproduceError(f"{nb.name} failed: {type(exc).__name__}: {exc}") from exc
+    return time.perf_counter() - start
+
+
+def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
+              timeout: int = DEFAULT_TIMEOUT, out_dir: Path | None = None, log_output: bool = False,
+              folder: Path | None = None, verbose: bool = True) -> dict[str, float]:
+    """Run the notebooks in order; return ``{notebook name: seconds}``.
+
+    All parameters are checked before the first notebook starts; the first failure raises
+    :class:`ReproduceError` (the notebooks after it are not run).
+    """
+    nbs = notebooks(folder, only)
+    if not nbs:
+        raise ValueError(f"no notebooks NN_*.ipynb found in {folder or paths.notebooks_dir()}")
+    plan = [(nb, profile_parameters(profile, nb, overrides)) for nb in nbs]
+    for nb, params in plan:
+        check_parameters(nb, params)
+    os.environ.setdefault("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    if profile == "quick":
+        os.environ["STALENB_QUICK"] = "1"
+    out_dir = paths.build_dir() / "notebooks" if out_dir is None else Path(out_dir)
+    times: dict[str, float] = {}
+    echo = print if verbose else (lambda *a, **k: None)
+    echo(f"stalenb.reproduce: profile {profile!r}, {len(plan)} notebook(s) -> {out_dir}")
+    total = time.perf_counter()
+    for nb, params in plan:
+        shown = f" {params}" if params else ""
+        echo(f"  running {nb.name}{shown}", flush=True)
+        try:
+            times[nb.name] = run_notebook(nb, out_dir, params, timeout, log_output)
+        finally:
+            _write_times(out_dir, profile, times)
+        echo(f"  {times[nb.name]:7.1f} s  {nb.name}", flush=True)
+    echo(f"  total {time.perf_counter() - total:7.1f} s; figures in {paths.figures_dir()}")
+    return times
+
+
+def _write_times(out_dir: Path, profile: str, times: dict) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record = {"profile": profile, "seconds": {k: round(v, 2) for k, v in times.items()}}
+    (out_dir.parent / "reproduce-times.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stalenb.reproduce", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="quick profile (STALENB_QUICK=1)")
+    parser.add_argument("--profile", choices=sorted(PROFILES), help="profile (default: paper, or quick with --quick)")
+    parser.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers or names to run")
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="NN:name=value",
+                        help="override a parameter of notebook NN (repeatable)")
+    parser.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="seconds per cell (default %(default)s)")
+    parser.add_argument("--log-output", action="store_true", help="echo the notebooks' output")
+    parser.add_argument("--list", action="store_true", help="list the notebooks and their parameters, run nothing")
+    args = parser.parse_args(argv)
+    quick_env = paths.quick()
+    profile = args.profile or ("quick" if args.quick or quick_env else "paper")
+    try:
+        overrides: dict[str, dict] = {}
+        for text in args.param:
+            number, name, value = parse_override(text)
+            overrides.setdefault(number, {})[name] = value
+        if args.list:
+            import papermill
+
+            for nb in notebooks(only=args.only):
+                names = ", ".join(papermill.inspect_notebook(str(nb))) or "(no parameters cell)"
+                print(f"{nb.name}: {names}")
+            return 0
+        reproduce(profile, args.only, overrides, args.timeout, log_output=args.log_output)
+    except (ReproduceError, ValueError) as exc:
+        print(f"\nstalenb.reproduce: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
