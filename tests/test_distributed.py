@@ -20,7 +20,10 @@ BASE = dict(workers=3, steps=30, batch_size=24, train_size=512, eval_size=64, ev
             timing=sn.Timing(slowdown=sn.timing.Straggler(0.3, 3.0)))
 CASES = {
     "sync": dict(protocol="sync"),
-    "async-topk": dict(protocol="async", compressor="topk", density=0.1, error_feedback=True),
+    # async + error feedback at lr 0.05 spikes now and then on real timing (1 run in 4 ended above
+    # its start on 64 digits); a smaller step and a larger evaluation set make "loss decreases" hold
+    "async-topk": dict(protocol="async", compressor="topk", density=0.1, error_feedback=True,
+                       lr=0.02, eval_size=256),
     "drop": dict(protocol="k-of-n", k=2, late="drop"),
     "reuse": dict(protocol="k-of-n", k=2, late="reuse"),
 }
@@ -32,7 +35,7 @@ def runs():
     out = {}
     for name, kw in CASES.items():
         t0 = time.perf_counter()
-        out[name] = (sd.launch(sn.Config(**BASE, **kw), timeout=30), time.perf_counter() - t0)
+        out[name] = (sd.launch(sn.Config(**{**BASE, **kw}), timeout=30), time.perf_counter() - t0)
     return out
 
 
