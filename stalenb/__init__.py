@@ -11,7 +11,9 @@ Public API (spec §S3):
 
 __version__ = "0.1.0"
 
-from . import compress, data, experiments, models, objectives, paths, plotting, rates, rules, speedup, staleness, theory, timing, widgets  # noqa: E402
+from . import (  # noqa: E402
+    compress, data, models, objectives, paths, plotting, rates, rules, staleness, theory, timing, widgets,
+)
 from .config import Config  # noqa: E402
 from .engine import Run, run, simulate  # noqa: E402
 from .gradients import NeuralNet, Quadratic  # noqa: E402
@@ -21,6 +23,16 @@ from .timing import Timing  # noqa: E402
 
 __all__ = [
     "Config", "Run", "run", "simulate", "Server", "NeuralNet", "Quadratic", "Timing",
-    "Constant", "Uniform", "Geometric", "compress", "data", "experiments", "models", "objectives", "paths", "plotting", "rates", "rules", "speedup",
-    "staleness", "theory", "timing", "widgets", "__version__",
+    "Constant", "Uniform", "Geometric", "compress", "data", "experiments", "models", "objectives",
+    "paths", "plotting", "rates", "rules", "speedup", "staleness", "theory", "timing", "widgets",
+    "__version__",
 ]
+
+
+def __getattr__(name):
+    """``sn.experiments`` and ``sn.speedup`` load on first use (scipy.stats costs ~1 s at import)."""
+    if name in ("experiments", "speedup"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'stalenb' has no attribute {name!r}")

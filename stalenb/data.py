@@ -9,7 +9,6 @@ import functools
 from pathlib import Path
 
 import torch
-import torchvision
 
 from . import paths
 
@@ -27,8 +26,8 @@ def _missing_files(root: Path) -> list[str]:
     return [f for f in RAW_FILES if not ((raw / f).is_file() or (raw / f"{f}.gz").is_file())]
 
 
-def mnist(root=None, train: bool = True, download: bool = True) -> torchvision.datasets.MNIST:
-    """The MNIST training (``train=True``) or test set as a torchvision dataset.
+def mnist(root=None, train: bool = True, download: bool = True):
+    """The MNIST training (``train=True``) or test set as a ``torchvision.datasets.MNIST``.
 
     Args:
         root: folder holding ``MNIST/raw/`` (default: the project's ``data/``).
@@ -40,6 +39,8 @@ def mnist(root=None, train: bool = True, download: bool = True) -> torchvision.d
             the folder and the four expected IDX files.
         ValueError: a file is present but unreadable (truncated or corrupt).
     """
+    import torchvision  # here, not at import: most notebooks never load MNIST (1.5 s saved)
+
     root = Path(root) if root is not None else paths.data_dir()
     missing = _missing_files(root)
     if missing and download:

@@ -52,6 +52,9 @@ class NonconvexLogistic(Problem):
             raise ValueError(f"d must be an integer >= 1, got {d!r}")
         if not (math.isfinite(lam) and lam >= 0):
             raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
+        #: constructor arguments: they determine the problem, so they key cached runs on it
+        self.spec = {"kind": type(self).__name__, "n": n, "d": d, "lam": lam, "label_noise": label_noise,
+                     "scale": scale, "seed": seed, "x0_scale": x0_scale}
         gen = torch.Generator().manual_seed(int(seed))
         self.A = torch.randn(n, d, generator=gen, dtype=torch.float64)
         self.At = self.A.T.contiguous()

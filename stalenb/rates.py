@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from . import cache as _cache
 from . import theory
 from .config import Config
 from .engine import run as _run
@@ -49,18 +50,28 @@ def horizons(lo: int, hi: int, num: int) -> np.ndarray:
     return T
 
 
-def ergodic_grad_norm(problem, config: Config) -> tuple[float, np.ndarray]:
+def ergodic_grad_norm(problem, config: Config, cache: bool = True) -> tuple[float, np.ndarray]:
     """(1/T) Σ_{t<T} ‖∇f(x_t)‖² for one run of ``config`` on ``problem`` (T = ``config.steps``).
 
     ``problem`` needs ``grad_norm2(x)`` (the exact squared gradient norm), e.g.
     :class:`stalenb.objectives.NonconvexLogistic`. Returns the ergodic mean and the whole sequence
-    ‖∇f(x_0)‖², …, ‖∇f(x_T)‖² (shorter, and the mean ``inf``, if the run diverged).
+    ‖∇f(x_0)‖², …, ‖∇f(x_T)‖² (shorter, and the mean ``inf``, if the run diverged). With ``cache``
+    and a problem that carries a ``spec`` dict (its constructor arguments), the sequence is kept in
+    the results cache (:mod:`stalenb.cache`) keyed by config + spec.
     """
-    seq = [problem.grad_norm2(problem.x0)]
-    res = _run(config, problem=problem, callback=lambda step, x: seq.append(problem.grad_norm2(x)),
-               progress=False)
-    seq = np.asarray(seq)
-    if res.diverged or len(seq) < config.steps + 1 or not np.all(np.isfinite(seq)):
+    spec = getattr(problem, "spec", None)
+    key = _cache.key(config, extra={"problem": spec}) if cache and spec is not None else None
+    hit = _cache.load(key) if key else None
+    if hit is not None:
+        seq, diverged = hit[0]["seq"]["grad_norm2"].to_numpy(), bool(hit[1]["diverged"])
+    else:
+        seq = [problem.grad_norm2(problem.x0)]
+        res = _run(config, problem=problem, callback=lambda step, x: seq.append(problem.grad_norm2(x)),
+                   progress=False)
+        seq, diverged = np.asarray(seq, dtype=float), res.diverged
+        if key:
+            _cache.save(key, {"seq": pd.DataFrame({"grad_norm2": seq})}, {"diverged": bool(diverged)})
+    if diverged or len(seq) < config.steps + 1 or not np.all(np.isfinite(seq)):
         return math.inf, seq
     return float(seq[: config.steps].mean()), seq
 

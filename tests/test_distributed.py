@@ -141,3 +141,13 @@ def test_command_line_builds_the_config():
     cfg = config_from(args, 3)
     assert (cfg.protocol, cfg.workers, cfg.k, cfg.late, cfg.error_feedback) == ("k-of-n", 3, 2, "reuse", True)
     assert cfg.timing.slowdown == sn.timing.Straggler(0.2, 4.0)
+
+
+def test_cached_measurement_is_returned_unchanged(tmp_path, monkeypatch):
+    monkeypatch.setenv("STALENB_CACHE", str(tmp_path))
+    cfg = sn.Config(**{**BASE, "steps": 10, "eval_every": 5}, protocol="async")
+    measured = sd.launch(cfg, timeout=30, cache=True)
+    again = sd.launch(cfg, timeout=30, cache=True)
+    assert not measured.from_cache and again.from_cache
+    assert again.history.equals(measured.history) and again.updates.equals(measured.updates)
+    assert not sd.launch(cfg, timeout=30).from_cache  # the default measures anew

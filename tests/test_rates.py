@@ -26,7 +26,7 @@ def test_ergodic_grad_norm_matches_a_plain_sgd_loop(problem):
     # no staleness, no compression, one worker: x_{t+1} = x_t - α g(x_t; batch_t) with the run's batches
     T, lr, bs = 25, 0.3, 4
     cfg = rates.base_config(1.0, bs, 1).replace(lr=lr, steps=T, eval_every=T)
-    erg, seq = rates.ergodic_grad_norm(problem, cfg)
+    erg, seq = rates.ergodic_grad_norm(problem, cfg, cache=False)
     stream, x, ref = BatchStream(problem.n_train, 0), problem.x0.clone(), []
     for _ in range(T):
         ref.append(problem.grad_norm2(x))
@@ -50,3 +50,15 @@ def test_dense_rate_slope_is_about_minus_half():
     df = rates.rate_sweep(p, 1.0, rates.horizons(100, 1000, 4), [0], [rates.CASES[0]], progress=False)
     slope = rates.rate_table(df, n_boot=200).slope.iloc[0]
     assert -0.8 < slope < -0.35 and math.isfinite(slope)
+
+
+def test_ergodic_grad_norm_is_cached_by_config_and_problem(problem, tmp_path, monkeypatch):
+    monkeypatch.setenv("STALENB_CACHE", str(tmp_path))
+    cfg = rates.base_config(1.0, 4, 1).replace(lr=0.2, steps=15, eval_every=15)
+    first = rates.ergodic_grad_norm(problem, cfg)
+    assert len(list(tmp_path.glob("run-*.npz"))) == 1
+    again = rates.ergodic_grad_norm(problem, cfg)
+    assert again[0] == first[0] and np.array_equal(again[1], first[1])
+    # another problem (other constructor arguments) is another entry, not a false hit
+    other = rates.ergodic_grad_norm(NonconvexLogistic(n=200, d=10, lam=0.2, seed=3), cfg)
+    assert len(list(tmp_path.glob("run-*.npz"))) == 2 and other[0] != first[0]

@@ -1,10 +1,6 @@
-"""Writes notebooks/08_real_distributed.ipynb (outputs stripped)."""
-import nbformat
-from nbformat import v4
+"""Writes notebooks/08_real_distributed.ipynb (outputs stripped; run from notebooks/_src)."""
 
-def md(t): return v4.new_markdown_cell(t.strip("\n"))
-def code(t, parameters=False):
-    return v4.new_code_cell(t.strip("\n"), metadata={"tags": ["parameters"]} if parameters else {})
+from nbtools import code, md, write
 
 CELLS = [
 md(r"""
@@ -42,6 +38,7 @@ straggler_factor = 4.0      # slowdown factor of a straggling job
 staleness_tolerance = 1.0   # allowed |mean measured − mean simulated| staleness (updates)
 seed = 0                    # seeds model, batches and slowdown draws
 timeout = 60                # seconds of silence before a run is ended with an error
+remeasure = False           # True: launch the processes again instead of loading the last measurement
 """, parameters=True),
 code(r"""
 import matplotlib.pyplot as plt
@@ -68,9 +65,12 @@ md(r"""
 Each `sd.launch` starts 1 + 3 processes on this machine and returns the history (one row per
 evaluation, `wall_time` in measured seconds without the server's evaluations) and the
 per-gradient record (`staleness` measured at the server, plus the measured `compute_s`, `job_s`).
+A measurement is kept in the results cache, so a re-run redraws the figures from it; set
+`remeasure = True` to launch the processes again.
 """),
 code(r"""
-runs = {name: sd.launch(base.replace(**kw), timeout=timeout) for name, kw in protocols.items()}
+runs = {name: sd.launch(base.replace(**kw), timeout=timeout, cache=not remeasure)
+        for name, kw in protocols.items()}
 summary = pd.DataFrame({
     name: {"wall s": r.history["wall_time"].iloc[-1], "test acc": r.history["test_acc"].iloc[-1],
            "applied": int(r.updates["applied"].sum()), "dropped": int((~r.updates["applied"]).sum()),
@@ -152,8 +152,4 @@ for name in ("async", "k-of-n reuse"):
 """),
 ]
 
-nb = v4.new_notebook(cells=CELLS)
-nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-nb.metadata["language_info"] = {"name": "python"}
-nbformat.validate(nb)
-nbformat.write(nb, "/work/main/notebooks/08_real_distributed.ipynb")
+write("08_real_distributed.ipynb", CELLS)

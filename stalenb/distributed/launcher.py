@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 import torch.distributed as dist
 
+from .. import cache as _cache
 from .. import history
 from ..config import Config
 from ..engine import Run
@@ -118,8 +119,12 @@ def _frames(payload: dict):
 
 def launch(config: Config, *, slowdown=None, timeout: float = 60.0, addr: str = "127.0.0.1",
            port: int | None = None, threads: int = 1, start_method: str | None = None,
-           _kill=None) -> Run:
+           cache: bool = False, _kill=None) -> Run:
     """Run ``config`` on 1 + ``config.workers`` local processes; see :func:`stalenb.distributed.run`.
+
+    ``cache=True`` stores the *measured* run in the results cache (:mod:`stalenb.cache`, keyed by
+    the config, the slowdown factors and ``"distributed"``) and returns it on the next call
+    instead of measuring again (``Run.from_cache`` tells which); the default measures every time.
 
     ``_kill=(rank, seconds[, signal])`` kills (or stops, with ``signal.SIGSTOP``) that rank so many
     seconds after the server started training (tests of failure handling).
@@ -131,6 +136,10 @@ def launch(config: Config, *, slowdown=None, timeout: float = 60.0, addr: str = 
         raise ValueError(f"slowdown must list {n} factors >= 1 (one per worker), got {slowdown!r}")
     if not timeout > 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+    key = _cache.key(config, extra={"driver": "distributed", "slowdown": factors}) if cache else None
+    hit = _cache.load(key) if key else None
+    if hit is not None:
+        return Run(config, hit[0]["history"], hit[0]["updates"], from_cache=True)
     port = free_port(addr) if port is None else int(port)
     methods = mp.get_all_start_methods()
     ctx = mp.get_context(start_method or ("forkserver" if "forkserver" in methods else "spawn"))
@@ -145,7 +154,10 @@ def launch(config: Config, *, slowdown=None, timeout: float = 60.0, addr: str = 
     for _, send_end in pipes:
         send_end.close()  # the children hold the only write ends: EOF means the rank is gone
     try:
-        return _watch(config, procs, [recv_end for recv_end, _ in pipes], timeout, _kill)
+        result = _watch(config, procs, [recv_end for recv_end, _ in pipes], timeout, _kill)
+        if key:
+            _cache.save(key, {"history": result.history, "updates": result.updates}, {"driver": "distributed"})
+        return result
     finally:
         end = time.monotonic() + 5.0
         for p in procs:
