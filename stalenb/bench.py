@@ -36,7 +36,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from . import data, gradients, models, paths
+from .files import atomic_write
 from .config import Config
 from .engine import run
 from .staleness import Uniform
@@ -237,16 +237,9 @@ def table(rows: list[dict]) -> str:
 
 
 def write_json(obj: dict, target: Path) -> Path:
-    """Write ``obj`` as JSON to ``target`` atomically (temporary file + ``os.replace``)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2, default=str)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``obj`` as JSON to ``target`` atomically (:func:`stalenb.files.atomic_write`)."""
+    with atomic_write(target) as fh:
+        json.dump(obj, fh, indent=2, default=str)
     return target
 
 

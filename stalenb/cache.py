@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import paths
+from .files import atomic_write
 
 FORMAT = 1
 
@@ -46,16 +45,8 @@ def save(k: str, frames: dict[str, pd.DataFrame], meta: dict) -> Path:
         for col in df.columns:
             arrays[f"{name}/{col}"] = df[col].to_numpy()
     target = path_for(k)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(target, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
     return target
 
 

@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 from . import paths
+from .files import atomic_write
 
 #: Parameter overrides per profile and notebook number (empty: the notebook's own defaults).
 PROFILES: dict[str, dict[str, dict]] = {
@@ -184,7 +185,8 @@ def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
 def _write_times(out_dir: Path, profile: str, times: dict) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     record = {"profile": profile, "seconds": {k: round(v, 2) for k, v in times.items()}}
-    (out_dir.parent / "reproduce-times.json").write_text(json.dumps(record, indent=2) + "\n")
+    with atomic_write(out_dir.parent / "reproduce-times.json") as fh:
+        fh.write(json.dumps(record, indent=2) + "\n")
 
 
 def main(argv=None) -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from .. import timing
+from ..files import atomic_write
 from ..config import Config
 from . import launcher as _launch
 from . import wire
@@ -75,8 +76,9 @@ def _write(out, hist, upd) -> None:
     if out:
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
-        hist.to_csv(folder / "history.csv", index=False)
-        upd.to_csv(folder / "updates.csv", index=False)
+        for name, frame in (("history.csv", hist), ("updates.csv", upd)):
+            with atomic_write(folder / name) as fh:
+                frame.to_csv(fh, index=False)
         print(f"wrote {folder / 'history.csv'} and {folder / 'updates.csv'}")
 
 
