@@ -4,9 +4,6 @@ A *problem* exposes
 
 - ``x0`` (flat initial parameters), ``dim``, ``n_train``, ``layer_sizes``;
 - ``loss_grad(x, idx)`` → (mean loss, mean gradient) over training samples ``idx`` at x;
-- ``loss_grads(x, batches, each)`` → the gradients of several pushes that read the same model
-  version: a list of per-push gradients (``each=True``, needed by per-worker compression and
-  DC-ASGD) or the gradient of their union (``each=False``: one pass over all their samples);
 - ``loss_grad_buffer(x, idx)`` → like ``loss_grad``, but the gradient may be a buffer the problem
   reuses (valid until its next call): the engine's fast path consumes it at once;
 - ``evaluate(x)`` → ``{"train_loss", "test_loss", "test_acc"}``.
@@ -48,14 +45,6 @@ class Problem:
 
     def loss_grad(self, x, idx):
         raise NotImplementedError
-
-    def loss_grads(self, x, batches, each: bool):
-        """Reference: per push, one ``loss_grad``; or one pass over the union of the batches."""
-        if each:
-            out = [self.loss_grad(x, idx) for idx in batches]
-            return [l for l, _ in out], [g for _, g in out]
-        loss, g = self.loss_grad(x, torch.cat(batches))
-        return [loss] * len(batches), g
 
     def loss_grad_buffer(self, x, idx):
         """``loss_grad``; subclasses may return a reused gradient buffer (valid until the next call)."""
