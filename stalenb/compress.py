@@ -118,18 +118,32 @@ class Compressor:
         segs = self.segments or [(0, self.dim)]
         return 8 * sum(kept(b - a, self.density) for a, b in segs)
 
-    def __call__(self, g: torch.Tensor, worker: int = 0) -> torch.Tensor:
-        """The (dense-stored) sparse vector worker ``worker`` sends for gradient ``g``."""
+    def sparse(self, g: torch.Tensor, worker: int = 0):
+        """What worker ``worker`` sends for gradient ``g``: ``(indices, values)``; ``(None, g)`` dense.
+
+        With error feedback: m ← m + g; the kept entries of m are sent and zeroed in m (m ← m − u).
+        """
         if self.memory is None:
-            return sparsify(g, self.kind, self.density, self.generator, self.segments) if self.active else g
+            if not self.active:
+                return None, g
+            idx = kept_indices(g, self.kind, self.density, self.generator, self.segments)
+            return idx, g[idx]
         m = self.memory[worker]
         m.add_(g)
         if not self.active:
             u = m.clone()
             m.zero_()
-            return u
+            return None, u
         idx = kept_indices(m, self.kind, self.density, self.generator, self.segments)
-        u = torch.zeros_like(m)
-        u[idx] = m[idx]
+        values = m[idx]
         m[idx] = 0  # m ← m − u: exactly zero where u took m's value, unchanged elsewhere
+        return idx, values
+
+    def __call__(self, g: torch.Tensor, worker: int = 0) -> torch.Tensor:
+        """The (dense-stored) sparse vector worker ``worker`` sends for gradient ``g``."""
+        idx, values = self.sparse(g, worker)
+        if idx is None:
+            return values
+        u = torch.zeros_like(g)
+        u[idx] = values
         return u

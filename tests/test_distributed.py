@@ -82,19 +82,20 @@ def test_sparsified_pushes_carry_ceil_rho_d_entries(runs):
     d = sn.NeuralNet("lenet", 0, None, 16, 16).dim
     entries = kept(d, 0.1)
     assert run.history["bytes_sent"].iloc[-1] == 30 * 8 * entries
-    comp = Compressor("topk", 0.1, d, 1, True)
-    u = comp(torch.randn(d, generator=torch.Generator().manual_seed(0)), 0)
-    values, idx = worker.encode(u, comp)
+    g = torch.randn(d, generator=torch.Generator().manual_seed(0))
+    u = Compressor("topk", 0.1, d, 1, True)(g.clone(), 0)  # what the simulator applies
+    values, idx = worker.encode(g, Compressor("topk", 0.1, d, 1, True))
     assert values.numel() == idx.numel() == math.ceil(0.1 * d) and idx.dtype == torch.int32
     back = worker.decode(sd.wire.Message(sd.wire.GRAD, f32=values, i32=idx), d, u)
     assert torch.equal(back, u)
 
 
 def test_per_layer_encoding_keeps_ceil_rho_dl_per_layer():
-    comp = Compressor("randomk", 0.3, 10, 1, False, layer_sizes=(4, 6), seed=1)
+    make = lambda: Compressor("randomk", 0.3, 10, 1, False, layer_sizes=(4, 6), seed=1)  # noqa: E731
     g = torch.arange(1.0, 11.0)
-    u = comp(g, 0)
-    values, idx = worker.encode(u, comp)
+    u = make()(g, 0)
+    comp = make()
+    values, idx = worker.encode(g, comp)
     assert values.numel() == kept(4, 0.3) + kept(6, 0.3) == comp.push_bytes // 8
     assert torch.equal(worker.decode(sd.wire.Message(sd.wire.GRAD, f32=values, i32=idx), 10, u), u)
 

@@ -19,25 +19,20 @@ import time
 import numpy as np
 import torch
 
-from ..compress import Compressor, kept, topk_mask
+from ..compress import Compressor
 from ..timing import Slowdowns
 from . import wire
 
 
-def encode(u: torch.Tensor, comp: Compressor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(values, int32 indices) of a compressed push; dense: (u, empty).
-
-    ``u`` has at most ⌈ρ·d_s⌉ non-zeros in each segment s, so the top-⌈ρ·d_s⌉ magnitudes of u
-    contain all of them: the message carries exactly ``kept`` entries per segment and scattering
-    them back gives ``u`` bit for bit.
+def encode(g: torch.Tensor, comp: Compressor, worker: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(values, int32 indices) of the push of gradient ``g`` (:meth:`Compressor.sparse`, with the
+    worker's error feedback); dense: (values, empty). Scattering the message back gives exactly
+    ``comp(g)``: ⌈ρ·d_s⌉ entries per segment s.
     """
-    if not comp.active:
-        return u.float(), wire._EMPTY_I32
-    idx = []
-    for a, b in comp.segments or [(0, comp.dim)]:
-        idx.append(topk_mask(u[a:b], kept(b - a, comp.density)) + a)
-    idx = torch.cat(idx) if len(idx) > 1 else idx[0]
-    return u[idx].float(), idx.to(torch.int32)
+    idx, values = comp.sparse(g, worker)
+    if idx is None:
+        return values.float(), wire._EMPTY_I32
+    return values.float(), idx.to(torch.int32)
 
 
 def decode(msg: wire.Message, dim: int, like: torch.Tensor) -> torch.Tensor:
@@ -68,7 +63,7 @@ def serve(config, problem, rank: int, timeout: float, factor: float = 1.0) -> No
         t0 = time.perf_counter()
         x = msg.f32.to(device=problem.x0.device, dtype=problem.x0.dtype)
         loss, g = problem.loss_grad(x, msg.i32.to(torch.int64))
-        values, idx = encode(comp(g, 0), comp)
+        values, idx = encode(g, comp)
         compute = time.perf_counter() - t0
         s = slow(w, jobs) * factor
         jobs += 1
