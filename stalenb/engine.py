@@ -21,7 +21,6 @@ Results are cached on disk (:mod:`stalenb.cache`) unless a custom ``problem`` is
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from itertools import groupby
 
@@ -36,7 +35,7 @@ from .compress import Compressor
 from .config import Config
 from .data import BatchStream
 from .schedule import Schedule
-from .server import Server
+from .server import Server, diverging
 
 
 @dataclass
@@ -93,15 +92,6 @@ def simulate(config: Config, problem=None, **kwargs) -> pd.DataFrame:
     return run(config, problem, **kwargs).history
 
 
-def _bad(loss: float, limit: float) -> bool:
-    return not math.isfinite(loss) or loss > limit
-
-
-def _finite(x: torch.Tensor) -> bool:
-    """All entries finite; one reduction (a non-finite entry makes the sum non-finite)."""
-    return bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())
-
-
 class _Loop:
     """What both paths share: the setup, and the bookkeeping after each update."""
 
@@ -125,10 +115,10 @@ class _Loop:
     def finish(self, upd, losses, apply) -> bool:
         """Apply the update unless a loss is bad, record it, evaluate; False when the run stops."""
         c, server = self.c, self.server
-        diverged = any(_bad(l, c.diverge_loss) for l in losses)
+        diverged = diverging(losses, c.diverge_loss)
         if not diverged:
             apply()
-            diverged = not _finite(server.x)
+            diverged = not server.finite()
         lags = [upd.step - p.version for p in upd.pushes]
         self.rec.update(upd, lags, [c.lag_weight(l) for l in lags], losses)
         if self.callback is not None and not diverged:

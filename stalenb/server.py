@@ -13,9 +13,16 @@ gradient (1 for fresh ones). With μ = 0, K = 1, w = 1 and the ``sgd`` rule this
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from . import rules
+
+
+def diverging(losses, limit: float) -> bool:
+    """A run stops when a mini-batch loss is not finite or exceeds ``limit`` (``Config.diverge_loss``)."""
+    return any(not math.isfinite(loss) or loss > limit for loss in losses)
 
 
 class Server:
@@ -44,6 +51,10 @@ class Server:
             d = rules.direction(self.rule, g, lag, self.x, x_read, self.dc_lambda)
             total.add_(d, alpha=w)
         return total.div_(k_eff) if k_eff != 1 else total
+
+    def finite(self) -> bool:
+        """All entries of x finite (one reduction; the full check only if the sum overflows)."""
+        return bool(torch.isfinite(self.x.sum())) or bool(torch.isfinite(self.x).all())
 
     def step(self, direction: torch.Tensor) -> None:
         """x ← x − lr · (μ v + direction); advances the version."""

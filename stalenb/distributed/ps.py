@@ -20,7 +20,6 @@ worker and ``sync`` the run is ``stalenb.simulate``'s, step for step.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -31,7 +30,7 @@ from .. import history
 from ..compress import Compressor
 from ..data import BatchStream
 from ..schedule import Push, Update
-from ..server import Server
+from ..server import Server, diverging
 from . import wire
 from .worker import decode
 
@@ -153,11 +152,11 @@ def serve(config, problem, timeout: float, progress=None, on_start=None):
             lags = [t - i.version for i in pushes]
             weights = [c.lag_weight(l) for l in lags]
             losses = [i.loss for i in pushes]
-            diverged = any(not math.isfinite(l) or l > c.diverge_loss for l in losses)
+            diverged = diverging(losses, c.diverge_loss)
             if not diverged:
                 server.apply([i.g for i in pushes], lags, weights, [i.read for i in pushes] if dc else None,
                              c.k_eff)
-                diverged = not bool(torch.isfinite(server.x).all())
+                diverged = not server.finite()
             rec.update(Update(t, clock(), [i.push() for i in pushes], [i.push() for i in dropped]),
                        lags, weights, losses)
             extras.extend(i.extras() for i in pushes + dropped)
