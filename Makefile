@@ -11,7 +11,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv data browser test test-unit test-notebooks reproduce reproduce-quick bench strip clean-cache
+.PHONY: help venv data browser test test-unit test-notebooks reproduce reproduce-quick bench notebooks strip clean-cache
 
 help:
 	@echo "make reproduce   run every notebook in order (paper profile), write figures/"
@@ -55,6 +55,11 @@ reproduce-quick: venv data
 
 bench: venv data
 	$(BIN)/python -m stalenb.bench
+
+# Notebooks are jupytext pairs: edit notebooks/NN_name.py (py:percent), then sync the .ipynb.
+notebooks: venv
+	$(BIN)/jupytext --sync notebooks/[0-9][0-9]_*.py
+	$(BIN)/nbstripout notebooks/*.ipynb
 
 # Strip notebook outputs (tags are kept); CI checks with nbstripout --verify.
 strip: venv

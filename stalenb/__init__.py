@@ -1,6 +1,6 @@
 """stalenb — stale gradients in distributed SGD: simulate, run for real, check the claims.
 
-Public API (spec §S3):
+Public API (docs/design.md §S3):
 
 - :class:`Config`, :func:`simulate` (→ DataFrame), :func:`run` (→ :class:`Run` with the
   per-gradient staleness record);

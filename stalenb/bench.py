@@ -1,4 +1,4 @@
-"""``python -m stalenb.bench``: the simulator's cost against plain PyTorch loops (spec §S6).
+"""``python -m stalenb.bench``: the simulator's cost against plain PyTorch loops (docs/design.md §S6).
 
 Each case pits the engine (:func:`stalenb.run`, fast path) against a plain loop written here, on
 the same model, the same batch size, the same sample stream and the same thread count. The two
@@ -8,7 +8,7 @@ is the median over the pairs of blocks of engine / plain (or naive / engine for 
 Evaluation and setup are outside the timed region: an update's time is the gap between two
 consecutive ``callback(step, x)`` calls of the engine, or one iteration of the plain loop.
 
-Cases (targets from spec §S6):
+Cases (targets from docs/design.md §S6):
 
 | case | engine | plain loop | target |
 | --- | --- | --- | --- |

@@ -1,13 +1,20 @@
-"""Finished runs on disk, keyed by (config, seed, package version, data folder).
+"""Finished runs on disk, keyed by (config, seed, package version, data folder, code).
 
 Each run is one ``.npz`` file (numeric columns only, loaded with ``allow_pickle=False``; never
 pickle) written to a temporary file in the same folder and moved into place with ``os.replace``,
 so a killed run leaves either nothing or a complete file. A file that fails to load (truncated,
 corrupt, or written for another key) is deleted and the run recomputed.
+
+The key includes :func:`code_hash`, a hash of the source of every module a run's numbers depend
+on: after an edit to the engine, the compressors, the server, the gradients, … every cached run is
+recomputed, so a figure or verdict never comes from code that no longer exists. Modules that only
+present or organise results (:data:`PRESENTATION`) are left out, so that editing a plot or a
+widget keeps the cache warm.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import zipfile
@@ -20,15 +27,46 @@ from . import paths
 from .files import atomic_write
 
 FORMAT = 1
+PACKAGE = Path(__file__).resolve().parent
+#: Modules (paths relative to the package) that never change a run's numbers: plots, widgets,
+#: the notebook runner, the benchmark, the ledger, grid bookkeeping, paths and file helpers.
+PRESENTATION = frozenset({
+    "bench.py", "cache.py", "claims.py", "experiments.py", "files.py", "paths.py", "plotting.py",
+    "report.py", "reproduce.py", "speedup.py", "widgets.py",
+})
+
+
+def code_hash(package: Path | None = None) -> str:
+    """SHA-256 (first 16 hex digits) of the sources of every numerical module of ``package``.
+
+    Every ``*.py`` file under the package folder except :data:`PRESENTATION`, read as bytes in
+    sorted path order. For this package (``package=None``) it is computed once per process.
+    """
+    return _package_hash() if package is None else _hash_sources(Path(package))
+
+
+@functools.lru_cache(maxsize=1)
+def _package_hash() -> str:
+    return _hash_sources(PACKAGE)
+
+
+def _hash_sources(package: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(Path(package).rglob("*.py")):
+        rel = path.relative_to(package).as_posix()
+        if rel in PRESENTATION:
+            continue
+        h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def key(config, extra: dict | None = None) -> str:
-    """Content hash of the configuration, the package version and the data folder."""
+    """Content hash of the configuration, the package version, the data folder and the code."""
     from . import __version__
 
     root = config.data_root if config.data_root is not None else str(paths.data_dir())
     payload = {"config": config.to_dict(), "version": __version__, "format": FORMAT,
-               "data": str(Path(root).resolve()), "extra": extra or {}}
+               "data": str(Path(root).resolve()), "code": code_hash(), "extra": extra or {}}
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:32]
 

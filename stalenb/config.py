@@ -4,7 +4,7 @@ One :class:`Config` describes one simulated run completely; with the package ver
 cache key. Every bad value raises ``ValueError`` (or ``TypeError`` for a wrong type) whose message
 names the parameter and what is allowed.
 
-Choices stalenb makes where the sources are silent (``sources.md`` §1–2) are fields with documented
+Choices stalenb makes where the sources are silent (``docs/research.md`` §1–2) are fields with documented
 defaults: the staleness model, the number of workers, the compressor and its density, error
 feedback, the lag weights of re-used gradients, the timing model.
 """
@@ -50,7 +50,7 @@ def _positive(name: str, value, allow_zero: bool = False) -> None:
 
 @dataclass(frozen=True)
 class Config:
-    """One simulated run (spec §S3). Fields, with their meaning and allowed values:
+    """One simulated run (docs/design.md §S3). Fields, with their meaning and allowed values:
 
     Attributes:
         protocol: ``"sync"`` (wait for all n), ``"async"`` (apply each gradient on arrival, paper 1),

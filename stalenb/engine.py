@@ -2,7 +2,7 @@
 
 ``run(config)`` walks the protocol's :class:`stalenb.schedule.Schedule`; for each server update it
 computes the gradients of the pushes at the model versions they read, compresses them per worker
-and hands them to the :class:`stalenb.server.Server`. Two paths do this (spec §S7, "fast batched
+and hands them to the :class:`stalenb.server.Server`. Two paths do this (docs/design.md §S7, "fast batched
 path + small reference path"), with the same iterates up to float rounding:
 
 - ``path="reference"``: one plain gradient per push, ``Server.apply`` — short enough to read;
@@ -88,7 +88,7 @@ def run(config: Config, problem=None, *, cache: bool = True, progress: bool | No
 
 
 def simulate(config: Config, problem=None, **kwargs) -> pd.DataFrame:
-    """The history frame of :func:`run` (spec §S3: ``stalenb.simulate(config) -> DataFrame``)."""
+    """The history frame of :func:`run` (docs/design.md §S3: ``stalenb.simulate(config) -> DataFrame``)."""
     return run(config, problem, **kwargs).history
 
 

@@ -14,7 +14,7 @@ turn the histories into tables:
 - :func:`time_to_accuracy` — first simulated time (or step) at which a run reaches a target.
 
 Method sets of the two sources live here too: :func:`sparsification_methods` (paper 1's
-sparsifiers and the staleness remedies it compares against, ``sources.md`` §3) and
+sparsifiers and the staleness remedies it compares against, ``docs/research.md`` §3) and
 :func:`backup_variants` (sync, k-of-n drop / reuse, async; the poster's experiment).
 """
 
@@ -70,7 +70,7 @@ def sparsification_methods(densities=(0.001, 0.01, 0.1), randomk_density: float 
                            dc_lambda: float = 0.04) -> dict[str, dict]:
     """Paper 1's methods as Config changes: vanilla, top-k ± EF, random-k ± EF, the two remedies.
 
-    Update rules as in ``sources.md`` §3: vanilla async SGD (Dean et al. 2012); top-k / random-k
+    Update rules as in ``docs/research.md`` §3: vanilla async SGD (Dean et al. 2012); top-k / random-k
     with or without error feedback (Stich et al. 2018); staleness-aware lr α / max(1, τ) (Zhang
     et al. 2016); DC-ASGD with λ (Zheng et al. 2017).
     """
@@ -305,7 +305,7 @@ def stale_weight(stale_mass: float, workers: int, k: int) -> float:
 
     Up to n − k late gradients arrive per round, each weighted w / k against the k fresh ones
     (weight 1 / k each), so their total relative weight is at most w (n − k) / k = c. This is the
-    lag-indexed reading of the poster's condition Σ_{j≥1} β_j ≤ (a / 2b) β_0 (``sources.md`` §2):
+    lag-indexed reading of the poster's condition Σ_{j≥1} β_j ≤ (a / 2b) β_0 (``docs/research.md`` §2):
     the stale gradients together weigh at most a fixed fraction of the fresh one.
     """
     if not workers > k >= 1:

@@ -1,4 +1,4 @@
-"""Result files are written atomically: all of it or nothing (spec §S6, reliability).
+"""Result files are written atomically: all of it or nothing (docs/design.md §S6, reliability).
 
 :func:`atomic_write` writes into a temporary file in the target's folder, flushes it to disk and
 moves it over the target with ``os.replace``; a run killed half-way leaves the old file (or none)

@@ -1,6 +1,6 @@
 """What a run records: the tidy evaluation frame and the per-gradient staleness record.
 
-History (one row per evaluation point; spec §S3 "Output"):
+History (one row per evaluation point; docs/design.md §S3 "Output"):
 
 | column | meaning |
 | --- | --- |

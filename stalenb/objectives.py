@@ -1,6 +1,6 @@
 """A smooth non-convex finite-sum objective with cheap exact gradients (for paper 1's rate).
 
-Paper 1 (Candela et al. 2019, ``sources.md`` §1) bounds the ergodic mean
+Paper 1 (Candela et al. 2019, ``docs/research.md`` §1) bounds the ergodic mean
 (1/T) Σ_t E‖∇f(x_t)‖² = O(1/√T) for asynchronous sparsified SGD on a smooth non-convex finite sum
 f(x) = (1/n) Σ_i f(x, i). Checking that rate needs ‖∇f(x_t)‖² *exactly* at every step, which is
 too expensive for a network on MNIST, so stalenb uses a standard non-convex test problem:

@@ -2,7 +2,7 @@
 
 Every path in stalenb comes from here, never from the current working directory: papermill runs
 notebooks in the launching directory, nbval in the notebook's directory, and both must find the
-same data and write the same figures (see ``reference/style.md``, "traps of the toolchain").
+same data and write the same figures (see ``docs/design.md`` (appendix), "traps of the toolchain").
 
 Environment variables (all optional):
 
@@ -41,9 +41,23 @@ def data_dir() -> Path:
     return _folder("STALENB_DATA", "data")
 
 
-def figures_dir() -> Path:
-    """Figures written by the notebooks (``figures/``), created on demand."""
-    path = _folder("STALENB_FIGURES", "figures")
+def figures_dir(profile: str | None = None) -> Path:
+    """Figures written by the notebooks, created on demand.
+
+    The paper profile writes ``figures/`` (committed: the repository shows the results); the quick
+    profile (``STALENB_QUICK=1``: ``make test``, CI) writes ``build/quick/figures/`` so that a test
+    run never overwrites the committed paper-profile figures and ledger. ``profile`` ("paper" or
+    "quick") picks one explicitly; ``STALENB_FIGURES`` overrides both.
+    """
+    if profile not in (None, "paper", "quick"):
+        raise ValueError(f"profile must be 'paper' or 'quick', got {profile!r}")
+    value = os.environ.get("STALENB_FIGURES")
+    if value:
+        path = Path(value).resolve()
+    elif (profile or ("quick" if quick() else "paper")) == "quick":
+        path = repo_root() / "build" / "quick" / "figures"
+    else:
+        path = repo_root() / "figures"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -65,11 +79,6 @@ def build_dir() -> Path:
 def notebooks_dir() -> Path:
     """The ordered notebooks (``notebooks/``)."""
     return repo_root() / "notebooks"
-
-
-def shared_mnist_dir() -> Path:
-    """The offline MNIST-10k split beside the project (``../shared/data/mnist10k``)."""
-    return repo_root().parent / "shared" / "data" / "mnist10k"
 
 
 def quick() -> bool:

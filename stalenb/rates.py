@@ -1,6 +1,6 @@
 """Paper 1's convergence rate, measured: ergodic ‖∇f‖² of async sparsified SGD against the horizon.
 
-Paper 1 (Candela et al. 2019, ``sources.md`` §1) claims that asynchronous SGD with bounded
+Paper 1 (Candela et al. 2019, ``docs/research.md`` §1) claims that asynchronous SGD with bounded
 staleness and sparsified gradients keeps the non-convex SGD rate
 
     (1/T) Σ_{t=0}^{T−1} E‖∇f(x_t)‖² = O(1/√T)   for the step α = c/√T.

@@ -8,7 +8,7 @@ Usage::
     python -m stalenb.reproduce -p 05:seeds=5   # override one parameter of one notebook
     python -m stalenb.reproduce --list          # notebooks and their parameters
 
-What it does (``reference/style.md``, "traps of the toolchain"):
+What it does (``docs/design.md`` (appendix), "traps of the toolchain"):
 
 - executes ``notebooks/[0-9][0-9]_*.ipynb`` in sorted order with ``papermill.execute_notebook``
   (kernel ``python3``, a per-cell timeout, the notebooks folder as working directory) and writes

@@ -1,4 +1,4 @@
-"""Server update rules, applied per received gradient (``sources.md`` §3).
+"""Server update rules, applied per received gradient (``docs/research.md`` §3).
 
 Each rule maps a received gradient g (computed at the model copy x_read the worker used, with
 staleness τ) to a direction; the server sums the directions of one update and steps with its

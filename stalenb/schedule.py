@@ -1,4 +1,4 @@
-"""Who pushes which gradient when: the protocols as event schedules (spec §S3, "Protocols").
+"""Who pushes which gradient when: the protocols as event schedules (docs/design.md §S3, "Protocols").
 
 A schedule depends only on the configuration and the seed, never on gradient values (compute time
 depends on batch size and random slowdowns; communication on bytes, fixed by the compressor). So

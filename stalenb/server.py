@@ -1,6 +1,6 @@
 """The parameter server: one model, one update rule, whatever drives it.
 
-"One server, two drivers" (spec §S7): :mod:`stalenb.engine` feeds it from a simulated clock,
+"One server, two drivers" (docs/design.md §S7): :mod:`stalenb.engine` feeds it from a simulated clock,
 :mod:`stalenb.distributed` from real processes. An update combines the gradients received for it:
 
     x_{t+1} = x_t − lr · v_{t+1},   v_{t+1} = μ v_t + (1 / K) Σ_i w(lag_i) · d_i

@@ -19,7 +19,7 @@ of the maximum) and removes n − k pushes; compressing pushes (top-k / random-k
 ``push_bytes`` only (pulls stay dense). The time of compressing a gradient is not modelled.
 
 :data:`PUBLISHED` holds the speedups measured with ``hwang595/ps_pytorch`` (real MPI runs on a
-cluster, first 100 steps; ``sources.md`` §2), the reference points notebook 07 overlays.
+cluster, first 100 steps; ``docs/research.md`` §2), the reference points notebook 07 overlays.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from .compress import Compressor
 from .config import Config
 from .schedule import Schedule
 
-#: Published ps_pytorch speedups (sources.md §2). Real cluster measurements, first 100 steps.
+#: Published ps_pytorch speedups (docs/research.md §2). Real cluster measurements, first 100 steps.
 #: ``note``: the 1-worker time of the ResNet run was assumed, not measured.
 PUBLISHED = pd.DataFrame(
     [

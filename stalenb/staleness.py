@@ -2,7 +2,7 @@
 
 The gradient applied at server step t was computed at x_{t−τ_t}, with τ_t drawn from one of the
 models below and clipped to t (steps before 0 use x_0). Which model the paper used is not known
-(``sources.md`` §1); all three are offered and named in every figure.
+(``docs/research.md`` §1); all three are offered and named in every figure.
 
 - :class:`Constant`: τ_t = tau (the classical fixed-delay analysis).
 - :class:`Uniform`: τ_t uniform on {0, …, tau_max} (bounded-delay asynchrony, Lian et al. 2015).

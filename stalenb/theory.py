@@ -1,12 +1,12 @@
 """The poster's theorems as functions: generalized curvature, delayed GD/SGD, ridge bounds, rates.
 
 Source: "Benefits of staleness and asynchrony in machine learning algorithms" (CS744 poster,
-Wang, Jin, Ma 2017; ``sources.md`` §2) and, for the rate helpers, paper 1 (Candela et al. 2019,
-``sources.md`` §1). Notation:
+Wang, Jin, Ma 2017; ``docs/research.md`` §2) and, for the rate helpers, paper 1 (Candela et al. 2019,
+``docs/research.md`` §1). Notation:
 
 - **Definition 1** (1-D generalized curvature): f'(x) = h(x)·(x − x*), h(x) ∈ [a, b].
 - **Definition 2** (d-D): ∇f(x) = H(x)·(x − x*) with the eigenvalues of H(x) in [a, b].
-- **Theorems 1, 2** (lag-indexed reading, ``sources.md`` §2 [derived]): the delayed update
+- **Theorems 1, 2** (lag-indexed reading, ``docs/research.md`` §2 [derived]): the delayed update
   w_{t+1} = w_t − Σ_{j=0}^{k−1} β_j ∇f(w_{t−j}) (w_{t−j} = w_0 for t − j < 0) converges when
   β_0 ≤ 1/b and Σ_{j≥1} β_j ≤ (a/2b)·β_0, with |e_{t+1}| ≤ (1 − β_0·a/2)·max_{0≤j<k} |e_{t−j}|
   for e = w − w* (1-D).
@@ -244,7 +244,7 @@ def literal_min_sequence(c, a, b, k, steps: int = 64) -> np.ndarray:
     with the earlier terms, so the sequence built with equality is a pointwise lower bound for every
     feasible sequence. For k ≥ 2 it satisfies α_t ≥ (2b/a)·α_{t−1} ≥ 2·α_{t−1}, so α_t ≥ 2^t·c
     exceeds 1/b after at most ⌊log2(1/(b·c))⌋ + 1 steps: the condition α_t ≤ 1/b cannot hold
-    for ever ([derived], ``sources.md`` §2).
+    for ever ([derived], ``docs/research.md`` §2).
     """
     a, b = _check_ab(a, b)
     if not (c > 0):

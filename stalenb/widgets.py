@@ -1,6 +1,6 @@
 """Slider panels around plain functions (ipywidgets), for the notebooks' interactive cells.
 
-The rule (``reference/style.md``, habit 9, after the PythonDataScienceHandbook's
+The rule (``docs/design.md`` (appendix), habit 9, after the PythonDataScienceHandbook's
 ``plot_svm(N)`` then ``interact(plot_svm, N=(10, 200))``): a notebook first calls the plain
 plotting or experiment function statically in its own cell, then offers the same function behind
 sliders. Three helpers cover the cases:

@@ -1,4 +1,4 @@
-"""Every bad input of spec §S6 raises a clear error naming the parameter and what is allowed."""
+"""Every bad input of docs/design.md §S6 raises a clear error naming the parameter and what is allowed."""
 
 import math
 

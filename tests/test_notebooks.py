@@ -1,6 +1,6 @@
 """Notebook hygiene: the conventions nbval and papermill rely on, checked on the committed files.
 
-The traps these guard against are listed in ``reference/style.md``: outputs committed with the
+The traps these guard against are listed in ``docs/design.md`` (appendix): outputs committed with the
 sources ("Unrun reference cell has outputs"), a stripping config that drops the ``parameters``
 tag, derived values in the parameters cell (papermill does not recompute them), a kernelspec
 papermill cannot find, figures without their notebook's prefix, notebooks that check nothing, and
@@ -238,3 +238,19 @@ def test_notebook_shrinks_in_quick_mode(path):
     source = "\n".join(c.source for c in _code(_read(path)))
     assert re.search(r"\b(pick|quick)\(", source), \
         "use sn.paths.pick(full, quick) or sn.paths.quick() so that nbval runs the quick profile"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_and_its_jupytext_source_agree(path):
+    """Each notebook is a jupytext pair: ``NN_name.py`` (py:percent, the source to edit) ↔
+    ``NN_name.ipynb``. Same cells, same sources, same tags (``make notebooks`` syncs them)."""
+    import jupytext
+
+    source = path.with_suffix(".py")
+    assert source.is_file(), f"{path.name} has no jupytext source {source.name}; run `make notebooks`"
+    text = jupytext.read(source)
+    nb = _read(path)
+    want = [(c.cell_type, c.source, sorted(c.get("metadata", {}).get("tags", []))) for c in text.cells]
+    have = [(c.cell_type, c.source, sorted(c.get("metadata", {}).get("tags", []))) for c in nb.cells]
+    assert have == want, f"{path.name} and {source.name} disagree; run `make notebooks`"
+    assert nb.metadata.get("jupytext", {}).get("formats") == "ipynb,py:percent"

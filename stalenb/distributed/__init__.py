@@ -1,4 +1,4 @@
-"""Real runs: a parameter server and n workers as processes on torch.distributed (spec §S5).
+"""Real runs: a parameter server and n workers as processes on torch.distributed (docs/design.md §S5).
 
 Rank 0 is the parameter server — the simulator's :class:`stalenb.server.Server` with the same
 update rules (:mod:`stalenb.rules`), lag weights and history (:mod:`stalenb.history`); ranks

@@ -1,5 +1,5 @@
 """The parameter server process (rank 0): the simulator's :class:`stalenb.server.Server`, fed by
-real workers ("one server, two drivers", spec §S7).
+real workers ("one server, two drivers", docs/design.md §S7).
 
 Protocols, as in :mod:`stalenb.schedule` but with measured arrival order:
 

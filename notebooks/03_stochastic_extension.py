@@ -1,27 +1,37 @@
-"""Writes notebooks/03_stochastic_extension.ipynb."""
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-from nbtools import code, md, write
+# %% [markdown]
+# # 03 · The stochastic extension: delayed SGD converges in expectation
+#
+# **Source:** the CS744 poster (`docs/research.md` §2), **Theorem 4**: with unbiased stochastic
+# gradients and the same step-size condition (lag-indexed reading: β_0 ≤ 1/b,
+# Σ_{j≥1}β_j ≤ (a/2b)β_0), E[w_t] → w\*.
+#
+# We run delayed SGD on a ridge problem, w_{t+1} = w_t − Σ_{j<k} β_j (∇f(w_{t−j}) + ξ_{t−j}) with
+# ξ ~ N(0, σ²I) drawn once per gradient (a stale gradient is re-used with its own noise), many times
+# (`stalenb.theory.delayed_sgd`, vectorised over runs), and estimate E[w_t] by the Monte Carlo mean.
+# Because the ridge gradient is linear, E[w_t] follows the *noiseless* recursion exactly, which gives
+# a sharp check. Asserted at the end:
+#
+# 1. ‖E[w_t − w\*]‖ (estimated) decreases from ‖w_0 − w\*‖ to the Monte Carlo noise level;
+# 2. the Monte Carlo mean stays inside a simultaneous confidence band around the noiseless trajectory;
+# 3. the iterates themselves do **not** converge (constant weights keep a stationary spread, the
+#    variance band): Theorem 4 is a statement about the mean only.
 
-CELLS = [
-    md(r"""
-# 03 · The stochastic extension: delayed SGD converges in expectation
-
-**Source:** the CS744 poster (`reference/sources.md` §2), **Theorem 4**: with unbiased stochastic
-gradients and the same step-size condition (lag-indexed reading: β_0 ≤ 1/b,
-Σ_{j≥1}β_j ≤ (a/2b)β_0), E[w_t] → w\*.
-
-We run delayed SGD on a ridge problem, w_{t+1} = w_t − Σ_{j<k} β_j (∇f(w_{t−j}) + ξ_{t−j}) with
-ξ ~ N(0, σ²I) drawn once per gradient (a stale gradient is re-used with its own noise), many times
-(`stalenb.theory.delayed_sgd`, vectorised over runs), and estimate E[w_t] by the Monte Carlo mean.
-Because the ridge gradient is linear, E[w_t] follows the *noiseless* recursion exactly, which gives
-a sharp check. Asserted at the end:
-
-1. ‖E[w_t − w\*]‖ (estimated) decreases from ‖w_0 − w\*‖ to the Monte Carlo noise level;
-2. the Monte Carlo mean stays inside a simultaneous confidence band around the noiseless trajectory;
-3. the iterates themselves do **not** converge (constant weights keep a stationary spread, the
-   variance band): Theorem 4 is a statement about the mean only.
-"""),
-    code(r"""
+# %% tags=["parameters"]
 n = 20                  # rows of the ridge problem
 d = 5                   # dimension
 eta = 0.1               # ridge penalty η
@@ -32,8 +42,8 @@ runs = 1000             # Monte Carlo runs
 steps = 300             # delayed-SGD updates per run
 band_z = 5.0            # half-width of the simultaneous band, in standard errors
 seed = 0                # seeds the problem and the noise
-""", parameters=True),
-    code(r"""
+
+# %%
 import numpy as np
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -46,15 +56,16 @@ X, y = th.ridge_data(n, d, seed)
 w_star, grad = th.ridge_solution(X, y, eta), th.ridge_grad(X, y, eta)
 lam = np.linalg.eigvalsh(th.ridge_hessian(X, eta))
 a, b = lam[0], lam[-1]          # the tightest [a, b] of Definition 2 for this problem
-"""),
-    md(r"""
-## Monte Carlo
 
-`mc` holds all runs (runs × steps+1 × d); `ref` the noiseless trajectory (σ = 0). The standard
-error of the mean is std/√runs per coordinate; the *Monte Carlo noise level* √(Σ_i se_i²) is the
-size of ‖mean − E[w_t]‖ to expect from sampling alone.
-"""),
-    code(r"""
+
+# %% [markdown]
+# ## Monte Carlo
+#
+# `mc` holds all runs (runs × steps+1 × d); `ref` the noiseless trajectory (σ = 0). The standard
+# error of the mean is std/√runs per coordinate; the *Monte Carlo noise level* √(Σ_i se_i²) is the
+# size of ‖mean − E[w_t]‖ to expect from sampling alone.
+
+# %%
 def monte_carlo(noise=noise, k=k, stale_fraction=stale_fraction, runs=runs, steps=steps):
     beta = th.lag_weights_from(a, b, k, stale_fraction=stale_fraction)
     mc = th.delayed_sgd(grad, np.zeros(d), beta, steps, noise=noise, runs=runs, seed=seed)
@@ -64,15 +75,17 @@ def monte_carlo(noise=noise, k=k, stale_fraction=stale_fraction, runs=runs, step
     return {"beta": beta, "mc": mc, "ref": ref, "mean": mean, "std": std, "se": se, "z": z,
             "bias": np.linalg.norm(mean - w_star, axis=1), "ref_err": np.linalg.norm(ref - w_star, axis=1),
             "level": np.sqrt((se**2).sum(axis=1)), "spread": np.linalg.norm(mc - w_star, axis=2).mean(axis=0)}
-"""),
-    code(r"""
+
+
+# %%
 res = monte_carlo()
 pd.Series({"β": np.round(res["beta"], 4), "condition holds": th.lag_condition(res["beta"], a, b),
            "‖E[w_0] − w*‖": res["bias"][0], "‖mean_T − w*‖": res["bias"][-1], "MC noise level at T": res["level"][-1],
            "max |z| (mean vs noiseless)": np.abs(res["z"]).max(), "fraction |z| > 1.96": (np.abs(res["z"]) > 1.96).mean(),
            "E‖w_T − w*‖ (single runs)": res["spread"][-1]})
-"""),
-    code(r"""
+
+
+# %%
 def plot_mc(res, axes):
     t, i = np.arange(len(res["mean"])), 0                     # coordinate i of w
     ax = axes[0]
@@ -87,38 +100,41 @@ def plot_mc(res, axes):
     ax.semilogy(t, np.maximum(res["level"], 1e-17), ":", label="Monte Carlo noise level")
     ax.semilogy(t, res["spread"], label="E‖w_t − w*‖ (single runs)")
     ax.set(xlabel="step t", ylim=(1e-4, None), title="Theorem 4: the mean converges"); ax.legend(fontsize="x-small")
-"""),
-    code(r"""
+
+
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
 plot_mc(res, axes)
 sn.plotting.save_figure(fig, "03_monte_carlo");
-"""),
-    md(r"""
-The mean error falls geometrically, like the noiseless run, until it meets the Monte Carlo noise
-level (which shrinks as 1/√runs); single runs keep an error of order σ·√β_0 for ever — the variance
-band does not shrink with constant weights.
 
-## Explore
 
-Noise level σ, lag window k and the stale weights (as a fraction of the allowed budget; > 1 violates
-the condition). 200 runs per setting.
-"""),
-    code(r"""
+# %% [markdown]
+# The mean error falls geometrically, like the noiseless run, until it meets the Monte Carlo noise
+# level (which shrinks as 1/√runs); single runs keep an error of order σ·√β_0 for ever — the variance
+# band does not shrink with constant weights.
+#
+# ## Explore
+#
+# Noise level σ, lag window k and the stale weights (as a fraction of the allowed budget; > 1 violates
+# the condition). 200 runs per setting.
+
+# %%
 def show_mc(noise=noise, k=k, stale_fraction=stale_fraction):
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     plot_mc(monte_carlo(noise, k, stale_fraction, runs=200), axes)
     plt.show()
-"""),
-    code(r"""
+
+
+# %%
 show_mc(noise, k, stale_fraction)
-"""),
-    code(r"""
+
+# %%
 sn.widgets.panel(show_mc, noise=(0.0, 5.0, 0.25), k=(1, 10, 1), stale_fraction=(0.0, 20.0, 0.5))
-"""),
-    md(r"""
-## Checks
-"""),
-    code(r"""
+
+# %% [markdown]
+# ## Checks
+
+# %%
 tail = slice(-max(1, steps // 4), None)
 assert runs >= 200 and th.lag_condition(res["beta"], a, b)
 assert res["bias"][-1] < 0.05 * res["bias"][0]                     # ‖E[w_t − w*]‖ decreases ...
@@ -128,8 +144,3 @@ assert (np.abs(res["z"]) > 1.96).mean() < 0.10                     # and ~5 % ou
 assert res["spread"][-1] > 5 * res["bias"][-1]                     # single runs keep their spread (variance band)
 print(f"bias {res['bias'][0]:.3g} -> {res['bias'][-1]:.3g} (noise level {res['level'][-1]:.3g}); "
       f"max |z| = {np.abs(res['z']).max():.2f}; E‖w_T − w*‖ = {res['spread'][-1]:.3g}")
-"""),
-]
-
-if __name__ == "__main__":
-    print(write("03_stochastic_extension.ipynb", CELLS))

@@ -1,27 +1,37 @@
-"""Writes notebooks/02_ridge_and_high_dim.ipynb."""
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-from nbtools import code, md, write
+# %% [markdown]
+# # 02 · Ridge regression and the high-dimensional theorems
+#
+# **Source:** the CS744 poster (`docs/research.md` §2): **Definition 2 / Theorem 2** (generalized
+# curvature in d dimensions: ∇f(x) = H(x)(x − x\*) with the eigenvalues of H in [a, b]) and
+# **Theorem 3 / Example 1** (ridge regression f(w) = ‖Xw − y‖² + η‖w‖², H = 2(XᵀX + ηI); with rows
+# ‖x_i‖ ≤ 1 every eigenvalue lies in [2η, 2n + 2η]).
+#
+# Checked here, with `assert`s at the end:
+#
+# 1. over thousands of random designs X (several n, d, four row distributions, all rows ‖x_i‖ ≤ 1)
+#    every eigenvalue of H lies in [2η, 2n + 2η];
+# 2. the upper bound is attained (to 1e-9) when all rows are the same unit vector; for typical data it
+#    is loose (histogram of λ_max / (2n + 2η));
+# 3. delayed GD on ridge with lag weights chosen from a = 2η, b = 2n + 2η converges to the closed form
+#    w\* = (XᵀX + ηI)⁻¹Xᵀy (to 1e-6), obeying the d-dimensional contraction bound; taking b from the
+#    true λ_max converges faster.
 
-CELLS = [
-    md(r"""
-# 02 · Ridge regression and the high-dimensional theorems
-
-**Source:** the CS744 poster (`reference/sources.md` §2): **Definition 2 / Theorem 2** (generalized
-curvature in d dimensions: ∇f(x) = H(x)(x − x\*) with the eigenvalues of H in [a, b]) and
-**Theorem 3 / Example 1** (ridge regression f(w) = ‖Xw − y‖² + η‖w‖², H = 2(XᵀX + ηI); with rows
-‖x_i‖ ≤ 1 every eigenvalue lies in [2η, 2n + 2η]).
-
-Checked here, with `assert`s at the end:
-
-1. over thousands of random designs X (several n, d, four row distributions, all rows ‖x_i‖ ≤ 1)
-   every eigenvalue of H lies in [2η, 2n + 2η];
-2. the upper bound is attained (to 1e-9) when all rows are the same unit vector; for typical data it
-   is loose (histogram of λ_max / (2n + 2η));
-3. delayed GD on ridge with lag weights chosen from a = 2η, b = 2n + 2η converges to the closed form
-   w\* = (XᵀX + ηI)⁻¹Xᵀy (to 1e-6), obeying the d-dimensional contraction bound; taking b from the
-   true λ_max converges faster.
-"""),
-    code(r"""
+# %% tags=["parameters"]
 n_values = [2, 5, 20, 100]   # numbers of rows n of the random designs
 d_values = [1, 3, 10, 50]    # dimensions d
 kinds = ["ball", "sphere", "gaussian", "clustered"]  # row distributions (stalenb.theory.random_design)
@@ -33,8 +43,8 @@ k_gd = 4                     # lag window k of delayed GD
 steps = 4000                 # delayed-GD updates
 tol = 1e-6                   # ‖w_t − w*‖ below this counts as converged
 seed = 0                     # seeds the designs and the ridge problem
-""", parameters=True),
-    code(r"""
+
+# %%
 import numpy as np
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -44,33 +54,33 @@ from stalenb import theory as th
 
 sn.plotting.set_style()
 trials = sn.paths.pick(trials, 16)   # quick: 4·4·4·16 = 1024 designs
-"""),
-    md(r"""
-## Theorem 3: the spectrum of the ridge Hessian
 
-`stalenb.theory.ridge_spectra` draws `trials` designs for every (n, d, row distribution) and records
-the extreme eigenvalues of H = 2(XᵀX + ηI). Row distributions: uniform in the unit ball, on the unit
-sphere, Gaussian rescaled to max norm 1, and "clustered" unit rows close to one direction (an
-adversarial, nearly tight case). The bound follows from λ_max(XᵀX) ≤ tr(XᵀX) = Σ‖x_i‖² ≤ n.
-"""),
-    code(r"""
+# %% [markdown]
+# ## Theorem 3: the spectrum of the ridge Hessian
+#
+# `stalenb.theory.ridge_spectra` draws `trials` designs for every (n, d, row distribution) and records
+# the extreme eigenvalues of H = 2(XᵀX + ηI). Row distributions: uniform in the unit ball, on the unit
+# sphere, Gaussian rescaled to max norm 1, and "clustered" unit rows close to one direction (an
+# adversarial, nearly tight case). The bound follows from λ_max(XᵀX) ≤ tr(XᵀX) = Σ‖x_i‖² ≤ n.
+
+# %%
 spectra = th.ridge_spectra(n_values, d_values, kinds, trials, eta, seed)
 inside = (spectra.lam_min >= spectra.lo - 1e-12) & (spectra.lam_max <= spectra.hi + 1e-9)
 print(f"{len(spectra)} random designs, all eigenvalues inside [2η, 2n + 2η]: {inside.all()}")
 spectra.groupby("kind").ratio.describe()[["mean", "50%", "max"]].rename(columns={"50%": "median"})
-"""),
-    code(r"""
+
+# %%
 fig, ax = plt.subplots()
 sns.histplot(spectra, x="ratio", hue="kind", bins=40, element="step", stat="density", common_norm=False, ax=ax)
 ax.axvline(1.0, color="k", ls="--", lw=1)
 ax.set(xlabel="λ_max(H) / (2n + 2η)", title="how tight is Theorem 3's upper bound?")
 sn.plotting.save_figure(fig, "02_looseness");
-"""),
-    md(r"""
-**Tightness.** With all n rows equal to one unit vector v, XᵀX = n·vvᵀ has eigenvalue n (along v)
-and 0 (d − 1 times), so H has eigenvalues exactly 2n + 2η and 2η: both bounds are attained.
-"""),
-    code(r"""
+
+# %% [markdown]
+# **Tightness.** With all n rows equal to one unit vector v, XᵀX = n·vvᵀ has eigenvalue n (along v)
+# and 0 (d − 1 times), so H has eigenvalues exactly 2n + 2η and 2η: both bounds are attained.
+
+# %%
 rng = np.random.default_rng(seed)
 tight = pd.DataFrame([{"n": n, "d": d, **dict(zip(["λ_min", "λ_max"], np.linalg.eigvalsh(
                            th.ridge_hessian(th.random_design(n, d, rng, "identical"), eta))[[0, -1]])),
@@ -78,16 +88,17 @@ tight = pd.DataFrame([{"n": n, "d": d, **dict(zip(["λ_min", "λ_max"], np.linal
                       for n in n_values for d in d_values])
 tight["gap to 2n + 2η"] = (tight["λ_max"] - tight["2n + 2η"]).abs()
 tight.head(8)
-"""),
-    md(r"""
-## Theorem 2 on ridge: delayed GD with weights chosen from [a, b]
 
-Ridge has a constant H, so Definition 2 holds with [a, b] = the bounds of Theorem 3. We run delayed
-GD with β_0 = 1/b and the stale weights at the limit Σ_{j≥1}β_j = (a/2b)β_0, once with the
-*theoretical* b = 2n + 2η and once with b = the *true* λ_max (a = 2η both times). In d dimensions the
-same proof gives ‖e_{t+1}‖ ≤ (1 − β_0 a/2)·max_{j<k}‖e_{t−j}‖ (H symmetric, so ‖I − β_0H‖ ≤ 1 − β_0a).
-"""),
-    code(r"""
+
+# %% [markdown]
+# ## Theorem 2 on ridge: delayed GD with weights chosen from [a, b]
+#
+# Ridge has a constant H, so Definition 2 holds with [a, b] = the bounds of Theorem 3. We run delayed
+# GD with β_0 = 1/b and the stale weights at the limit Σ_{j≥1}β_j = (a/2b)β_0, once with the
+# *theoretical* b = 2n + 2η and once with b = the *true* λ_max (a = 2η both times). In d dimensions the
+# same proof gives ‖e_{t+1}‖ ≤ (1 − β_0 a/2)·max_{j<k}‖e_{t−j}‖ (H symmetric, so ‖I − β_0H‖ ≤ 1 − β_0a).
+
+# %%
 def ridge_runs(n, d, eta, k, steps, seed=seed):
     X, y = th.ridge_data(n, d, seed)
     w_star, grad = th.ridge_solution(X, y, eta), th.ridge_grad(X, y, eta)
@@ -100,15 +111,17 @@ def ridge_runs(n, d, eta, k, steps, seed=seed):
         out[label] = {"a": a, "b": b, "beta": beta, "err": err,
                       "bound": th.contraction_bound(err, beta[0], a, k), "converged at": th.converged_step(err, tol)}
     return out
-"""),
-    code(r"""
+
+
+# %%
 gd = ridge_runs(n_gd, d_gd, eta, k_gd, steps)
 steps_bound, steps_true = (r["converged at"] for r in gd.values())
 speedup = steps_bound / steps_true if steps_bound and steps_true else float("nan")
 pd.DataFrame({lbl: {"b": r["b"], "β_0": r["beta"][0], "converged at step": r["converged at"],
                     "final ‖w − w*‖": r["err"][-1]} for lbl, r in gd.items()}).T
-"""),
-    code(r"""
+
+
+# %%
 def plot_ridge(gd, ax):
     for i, (label, r) in enumerate(gd.items()):
         ax.semilogy(r["err"], color=f"C{i}", label=f"{label}: {r['converged at']} steps")
@@ -116,49 +129,47 @@ def plot_ridge(gd, ax):
     ax.axhline(tol, color="k", lw=0.8)
     ax.set(xlabel="step t", ylabel="‖w_t − w*‖", ylim=(1e-12, None), title="delayed GD on ridge (dotted: bound)")
     ax.legend()
-"""),
-    code(r"""
+
+
+# %%
 fig, ax = plt.subplots()
 plot_ridge(gd, ax)
 sn.plotting.save_figure(fig, "02_ridge_gd");
 print(f"true λ_max converges {speedup:.1f}× faster (bound/true b = {gd['b = 2n + 2η (Theorem 3)']['b'] / gd['b = true λ_max']['b']:.1f})")
-"""),
-    md(r"""
-## Explore
 
-Ridge problem size n, dimension d, penalty η and lag window k (steps fixed by the parameters cell).
-"""),
-    code(r"""
+
+# %% [markdown]
+# ## Explore
+#
+# Ridge problem size n, dimension d, penalty η and lag window k (steps fixed by the parameters cell).
+
+# %%
 def show_ridge(n=n_gd, d=d_gd, eta=eta, k=k_gd):
     fig, ax = plt.subplots(figsize=(6, 3.4))
     plot_ridge(ridge_runs(n, d, eta, k, steps), ax)
     plt.show()
-"""),
-    code(r"""
+
+
+# %%
 show_ridge(n_gd, d_gd, eta, k_gd)
-"""),
-    code(r"""
+
+# %%
 sn.widgets.panel(show_ridge, n=(2, 60, 1), d=(1, 30, 1), eta=(0.05, 2.0, 0.05), k=(1, 10, 1))
-"""),
-    md(r"""
-## Checks
-"""),
-    code(r"""
+
+# %% [markdown]
+# ## Checks
+
+# %%
 assert len(spectra) >= 1000 and inside.all()                      # Theorem 3 over >= 1000 random X
 assert (tight["gap to 2n + 2η"] < 1e-9).all()                      # the upper bound is attained
 assert (tight.loc[tight.d > 1, "λ_min"] - 2 * eta).abs().max() < 1e-9   # ... and so is the lower one
 assert spectra.query("kind == 'ball'").ratio.median() < 0.5        # typical data: the bound is loose
 print("largest ratio:", spectra.ratio.max(), " median (ball):", spectra.query("kind == 'ball'").ratio.median())
-"""),
-    code(r"""
+
+# %%
 for label, r in gd.items():
     assert th.lag_condition(r["beta"], r["a"], r["b"]), label
     assert r["err"][-1] < tol, f"{label}: ‖w − w*‖ = {r['err'][-1]}"          # reaches w* to 1e-6
     assert np.all(r["err"][1:] <= r["bound"] + 1e-12), f"{label}: d-dim bound violated"
 assert steps_true < steps_bound, (steps_true, steps_bound)                     # true λ_max is faster
 print(f"steps to 1e-6: bound b {steps_bound}, true b {steps_true}; speed-up {speedup:.1f}×")
-"""),
-]
-
-if __name__ == "__main__":
-    print(write("02_ridge_and_high_dim.ipynb", CELLS))

@@ -1,29 +1,39 @@
-"""Writes notebooks/08_real_distributed.ipynb (outputs stripped; run from notebooks/_src)."""
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-from nbtools import code, md, write
+# %% [markdown]
+# # 08 · Real runs: a parameter server and workers on torch.distributed
+#
+# The protocols of notebooks 05–06 — `sync`, `async` (paper 1: *sparsification as a remedy for
+# staleness*), `k-of-n` with late gradients dropped (backup workers) or re-used (the poster) — run
+# here on **real processes**: rank 0 is the parameter server (the simulator's `stalenb.server.Server`,
+# same update rules and lag weights), ranks 1–3 are workers computing LeNet gradients on MNIST, on
+# gloo over loopback (`stalenb.distributed`, docs/design.md §S5). Stragglers are injected with the simulator's
+# slowdown model (common random numbers: worker w's j-th job gets the same slowdown as in
+# `stalenb.simulate`).
+#
+# What this notebook checks, each with an `assert` at the end:
+#
+# 1. every protocol trains (loss goes down) and every worker contributes;
+# 2. `sync` has staleness 0; `k-of-n drop` applies exactly k gradients per round; `k-of-n reuse`
+#    loses none (every gradient that arrives is applied);
+# 3. **measured vs simulated staleness**: a timing model fitted to the measured compute and transfer
+#    times (`stalenb.distributed.fit_timing`) makes the simulator reproduce the measured staleness
+#    distribution of `async` and `k-of-n reuse` (mean within `staleness_tolerance`).
 
-CELLS = [
-md(r"""
-# 08 · Real runs: a parameter server and workers on torch.distributed
-
-The protocols of notebooks 05–06 — `sync`, `async` (paper 1: *sparsification as a remedy for
-staleness*), `k-of-n` with late gradients dropped (backup workers) or re-used (the poster) — run
-here on **real processes**: rank 0 is the parameter server (the simulator's `stalenb.server.Server`,
-same update rules and lag weights), ranks 1–3 are workers computing LeNet gradients on MNIST, on
-gloo over loopback (`stalenb.distributed`, spec §S5). Stragglers are injected with the simulator's
-slowdown model (common random numbers: worker w's j-th job gets the same slowdown as in
-`stalenb.simulate`).
-
-What this notebook checks, each with an `assert` at the end:
-
-1. every protocol trains (loss goes down) and every worker contributes;
-2. `sync` has staleness 0; `k-of-n drop` applies exactly k gradients per round; `k-of-n reuse`
-   loses none (every gradient that arrives is applied);
-3. **measured vs simulated staleness**: a timing model fitted to the measured compute and transfer
-   times (`stalenb.distributed.fit_timing`) makes the simulator reproduce the measured staleness
-   distribution of `async` and `k-of-n reuse` (mean within `staleness_tolerance`).
-"""),
-code(r"""
+# %% tags=["parameters"]
 workers = 3                 # worker processes (plus one server process)
 k = 2                       # gradients per k-of-n round
 steps = 200                 # server updates per run (full profile)
@@ -39,8 +49,8 @@ staleness_tolerance = 1.0   # allowed |mean measured − mean simulated| stalene
 seed = 0                    # seeds model, batches and slowdown draws
 timeout = 60                # seconds of silence before a run is ended with an error
 remeasure = False           # True: launch the processes again instead of loading the last measurement
-""", parameters=True),
-code(r"""
+
+# %%
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
@@ -58,17 +68,17 @@ base = sn.Config(workers=workers, k=k, steps=n_steps, batch_size=batch_size, lr=
 protocols = {"sync": dict(protocol="sync"), "async": dict(protocol="async"),
              "k-of-n drop": dict(protocol="k-of-n", late="drop"),
              "k-of-n reuse": dict(protocol="k-of-n", late="reuse")}
-"""),
-md(r"""
-## Four real runs
 
-Each `sd.launch` starts 1 + 3 processes on this machine and returns the history (one row per
-evaluation, `wall_time` in measured seconds without the server's evaluations) and the
-per-gradient record (`staleness` measured at the server, plus the measured `compute_s`, `job_s`).
-A measurement is kept in the results cache, so a re-run redraws the figures from it; set
-`remeasure = True` to launch the processes again.
-"""),
-code(r"""
+# %% [markdown]
+# ## Four real runs
+#
+# Each `sd.launch` starts 1 + 3 processes on this machine and returns the history (one row per
+# evaluation, `wall_time` in measured seconds without the server's evaluations) and the
+# per-gradient record (`staleness` measured at the server, plus the measured `compute_s`, `job_s`).
+# A measurement is kept in the results cache, so a re-run redraws the figures from it; set
+# `remeasure = True` to launch the processes again.
+
+# %%
 runs = {name: sd.launch(base.replace(**kw), timeout=timeout, cache=not remeasure)
         for name, kw in protocols.items()}
 summary = pd.DataFrame({
@@ -77,8 +87,9 @@ summary = pd.DataFrame({
            "mean staleness": r.updates.loc[r.updates["applied"], "staleness"].mean()}
     for name, r in runs.items()}).T
 summary.round(3)
-"""),
-code(r"""
+
+
+# %%
 def plot_accuracy(runs):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     for name, r in runs.items():
@@ -91,21 +102,22 @@ def plot_accuracy(runs):
 
 fig = plot_accuracy(runs)
 sn.plotting.save_figure(fig, "08_accuracy_vs_wall_clock");
-"""),
-md(r"""
-## Measured staleness next to the simulator's
 
-`fit_timing` reads the measured per-sample compute time and the round-trip overhead of a run and
-returns a `Timing` model; `simulated_twin` runs `stalenb.run` with it (same seed, same slowdown
-draws). With one thread per process the real cluster is close to the model's assumptions, except
-that the 4 processes share 2 cores.
-"""),
-code(r"""
+# %% [markdown]
+# ## Measured staleness next to the simulator's
+#
+# `fit_timing` reads the measured per-sample compute time and the round-trip overhead of a run and
+# returns a `Timing` model; `simulated_twin` runs `stalenb.run` with it (same seed, same slowdown
+# draws). With one thread per process the real cluster is close to the model's assumptions, except
+# that the 4 processes share 2 cores.
+
+# %%
 twins = {name: sd.simulated_twin(r) for name, r in runs.items()}
 comparison = pd.concat({name: sd.staleness_summary(runs[name], twins[name]) for name in runs})
 comparison.round(3)
-"""),
-code(r"""
+
+
+# %%
 def plot_staleness(name):
     frames = []
     for source, r in (("measured", runs[name]), ("simulated", twins[name])):
@@ -120,21 +132,21 @@ def plot_staleness(name):
 
 fig = plot_staleness("async")
 sn.plotting.save_figure(fig, "08_staleness_async");
-"""),
-code(r"""
+
+# %%
 fig = plot_staleness("k-of-n reuse")
 sn.plotting.save_figure(fig, "08_staleness_reuse");
-"""),
-md(r"""
-Browse the four runs (no training happens here: the slider picks among the finished runs).
-"""),
-code(r"""
+
+# %% [markdown]
+# Browse the four runs (no training happens here: the slider picks among the finished runs).
+
+# %%
 sn.widgets.panel(plot_staleness, name=list(runs))
-"""),
-md(r"""
-## Checks
-"""),
-code(r"""
+
+# %% [markdown]
+# ## Checks
+
+# %%
 for name, r in runs.items():
     assert r.history["train_loss"].iloc[-1] < r.history["train_loss"].iloc[0], name
     assert set(r.updates.loc[r.updates["applied"], "worker"]) == set(range(workers)), name  # all contributed
@@ -144,12 +156,8 @@ drop = runs["k-of-n drop"].updates
 assert (drop[drop["applied"]].groupby("step").size() == k).all()  # exactly k gradients per round
 reuse = runs["k-of-n reuse"]
 assert reuse.updates["applied"].all() and reuse.history["dropped"].iloc[-1] == 0  # reuse lost none
-"""),
-code(r"""
+
+# %%
 for name in ("async", "k-of-n reuse"):
     measured, simulated = comparison.loc[(name, "measured"), "mean"], comparison.loc[(name, "simulated"), "mean"]
     assert abs(measured - simulated) <= staleness_tolerance, (name, measured, simulated)
-"""),
-]
-
-write("08_real_distributed.ipynb", CELLS)
