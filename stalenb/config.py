@@ -81,6 +81,9 @@ class Config:
         eval_every: evaluate every this many updates (and at step 0 and at the end).
         eval_size: test (and train-subset) samples used per evaluation; ``None`` = the whole test set.
         train_size: use only the first this many training samples; ``None`` = all.
+        validation: hold out the last this many training digits (after ``train_size``) as a
+            validation split, evaluated as ``val_loss`` / ``val_acc``; training never draws them.
+            0 = none. Learning rates are tuned on it, never on the test digits.
         model: ``"lenet"`` (the poster's), ``"lenet5"`` or ``"mlp"`` (784-800-500-10).
         seed: seeds the model init, the batches, the delays, the timing draws and random-k.
         data_root: folder with ``MNIST/raw`` (default: the project's ``data/``).
@@ -109,6 +112,7 @@ class Config:
     eval_every: int = 10
     eval_size: int | None = 1000
     train_size: int | None = None
+    validation: int = 0
     model: str = "lenet"
     seed: int = 0
     data_root: str | None = None
@@ -171,6 +175,9 @@ class Config:
             _int("eval_size", self.eval_size, 1)
         if self.train_size is not None:
             _int("train_size", self.train_size, 1)
+        _int("validation", self.validation, 0)
+        if self.train_size is not None and self.validation >= self.train_size:
+            raise ValueError(f"validation must be smaller than train_size ({self.train_size}), got {self.validation}")
         _choice("model", self.model, MODELS)
         _int("seed", self.seed, 0)
         if self.data_root is not None and not isinstance(self.data_root, str):

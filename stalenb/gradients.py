@@ -92,7 +92,7 @@ class NeuralNet(Problem):
     """MNIST classification with ``model`` (cross-entropy), parameters as one flat vector."""
 
     def __init__(self, model="lenet", seed=0, data_root=None, train_size=None, eval_size=1000,
-                 device="cpu", download=True):
+                 device="cpu", download=True, validation=0):
         self.device = torch.device(device)
         self.model_name, self.seed = model, seed
         self._flat = None
@@ -106,6 +106,13 @@ class NeuralNet(Problem):
         X, y = data.mnist_tensors(root, True, download)
         if train_size is not None:
             X, y = X[:train_size], y[:train_size]
+        if validation:  # hold out the last `validation` training digits: tuning never sees the test set
+            if validation >= len(y):
+                raise ValueError(f"validation must be smaller than the training set ({len(y)}), got {validation}")
+            X, y, Xv, yv = X[:-validation], y[:-validation], X[-validation:], y[-validation:]
+            self.X_val, self.y_val = Xv.to(self.device), yv.to(self.device)
+        else:
+            self.X_val = self.y_val = None
         Xt, yt = data.mnist_tensors(root, False, download)
         m = len(yt) if eval_size is None else min(eval_size, len(yt))
         self.X, self.y = X.to(self.device), y.to(self.device)
@@ -142,16 +149,21 @@ class NeuralNet(Problem):
 
     @torch.no_grad()
     def evaluate(self, x) -> dict:
-        out = {}
-        for split, (X, y) in {"train": (self.X_eval, self.y_eval), "test": (self.X_test, self.y_test)}.items():
+        """Loss on the fixed training subset; loss and accuracy on the test digits and, when the
+        problem holds out a validation split, on it (``val_loss``, ``val_acc``; NaN otherwise)."""
+        splits = {"train": (self.X_eval, self.y_eval), "test": (self.X_test, self.y_test)}
+        if self.X_val is not None:
+            splits["val"] = (self.X_val, self.y_val)
+        out = {"val_loss": math.nan, "val_acc": math.nan}
+        for split, (X, y) in splits.items():
             loss, correct = 0.0, 0
             for s in range(0, len(y), 2000):
                 z = self.logits(x, X[s : s + 2000])
                 loss += float(F.cross_entropy(z, y[s : s + 2000], reduction="sum"))
                 correct += int((z.argmax(1) == y[s : s + 2000]).sum())
             out[f"{split}_loss"] = loss / len(y)
-            if split == "test":
-                out["test_acc"] = correct / len(y)
+            if split != "train":
+                out[f"{split}_acc"] = correct / len(y)
         return out
 
 
@@ -189,7 +201,7 @@ class Quadratic(Problem):
 def from_config(config) -> Problem:
     """The problem a :class:`stalenb.Config` describes (MNIST + its model)."""
     return NeuralNet(config.model, config.seed, config.data_root, config.train_size, config.eval_size,
-                     _device(config.device), config.download)
+                     _device(config.device), config.download, config.validation)
 
 
 def _device(name: str) -> str:

@@ -11,6 +11,7 @@ History (one row per evaluation point; docs/design.md §S3 "Output"):
 | ``train_loss`` | loss on a fixed training subset (``eval_size`` samples) at the current model |
 | ``batch_loss`` | mean mini-batch loss of the gradients applied since the previous row |
 | ``test_loss``, ``test_acc`` | on the first ``eval_size`` test samples; accuracy a fraction in [0, 1] |
+| ``val_loss``, ``val_acc`` | on the validation split held out of the training digits (``Config.validation``); NaN when none |
 | ``staleness_mean``, ``staleness_max`` | over the gradients applied since the previous row |
 | ``bytes_sent`` | bytes pushed by workers, cumulative (dense 4·d, sparse 8 per kept entry) |
 | ``diverged`` | True on the last row of a run stopped for divergence |
@@ -29,7 +30,7 @@ import pandas as pd
 
 HISTORY_COLUMNS = (
     "step", "sim_time", "samples", "gradients", "dropped", "train_loss", "batch_loss", "test_loss",
-    "test_acc", "staleness_mean", "staleness_max", "bytes_sent", "diverged",
+    "test_acc", "val_loss", "val_acc", "staleness_mean", "staleness_max", "bytes_sent", "diverged",
 )
 UPDATE_COLUMNS = ("step", "worker", "version", "staleness", "weight", "time", "applied")
 
@@ -83,6 +84,8 @@ class Recorder:
                 "batch_loss": float(np.mean(losses)) if losses else math.nan,
                 "test_loss": metrics["test_loss"],
                 "test_acc": metrics["test_acc"],
+                "val_loss": metrics.get("val_loss", math.nan),
+                "val_acc": metrics.get("val_acc", math.nan),
                 "staleness_mean": float(np.mean(lags)) if lags else 0.0,
                 "staleness_max": int(max(lags)) if lags else 0,
                 "bytes_sent": self.bytes,

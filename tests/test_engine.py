@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+import pytest
 
 import stalenb as sn
 from stalenb import cache, data, models
@@ -159,3 +160,21 @@ def test_history_columns_and_ranges():
     assert h["bytes_sent"].iloc[-1] == 10 * 3 * 8 * int(np.ceil(0.01 * d))
     assert h["samples"].iloc[-1] == 10 * 3 * 8
     assert (run.updates["applied"].sum(), (~run.updates["applied"]).sum()) == (30, 10)
+
+
+def test_validation_split_is_held_out_and_evaluated():
+    """``validation=v`` trains on the first n − v digits and reports val_loss / val_acc on the last v."""
+    from stalenb import gradients
+
+    c = sn.Config(protocol="sync", batch_size=16, steps=4, eval_every=2, eval_size=200, model="mlp",
+                  validation=500)
+    p = gradients.from_config(c)
+    full = gradients.from_config(c.replace(validation=0))
+    assert p.n_train == full.n_train - 500 and len(p.y_val) == 500
+    assert torch.equal(p.X_val, full.X[-500:]) and torch.equal(p.X, full.X[:-500])
+    h = sn.simulate(c, cache=False, progress=False)
+    assert h["val_acc"].between(0, 1).all() and h["val_loss"].notna().all()
+    h0 = sn.simulate(c.replace(validation=0), cache=False, progress=False)
+    assert h0["val_acc"].isna().all()
+    with pytest.raises(ValueError, match="validation must be"):
+        sn.Config(validation=-1)
