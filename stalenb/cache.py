@@ -32,7 +32,7 @@ PACKAGE = Path(__file__).resolve().parent
 #: the notebook runner, the benchmark, the ledger, grid bookkeeping, paths and file helpers.
 PRESENTATION = frozenset({
     "bench.py", "cache.py", "claims.py", "experiments.py", "files.py", "paths.py", "plotting.py",
-    "report.py", "reproduce.py", "speedup.py", "widgets.py",
+    "report.py", "reproduce.py", "speedup.py", "tuning.py", "widgets.py",
 })
 
 
