@@ -18,12 +18,15 @@ What it does (``docs/design.md`` (appendix), "traps of the toolchain"):
 - stops at the first failing notebook, naming the notebook, the cell and the error;
 - prints the time of each notebook and writes them to ``build/reproduce-times.json``;
 - sets ``SOURCE_DATE_EPOCH`` so that regenerated PDFs are byte-identical, and ``TQDM_DISABLE``
-  so that executed copies carry no progress-bar widgets.
+  so that executed copies carry no progress-bar widgets;
+- merges the claims each notebook recorded (:mod:`stalenb.claims`) into the profile's
+  ``claims.json`` after each notebook that succeeds, and — in the paper profile — regenerates the
+  README's results table from ``figures/claims.json``.
 
-Profiles are parameter dicts per notebook number. ``paper`` runs each notebook's own defaults (the
-values of its ``parameters`` cell are the paper settings); ``quick`` additionally sets
-``STALENB_QUICK=1``, which every notebook reads through :func:`stalenb.paths.quick` (nbval knows
-nothing of papermill parameters, so quick mode must come from the environment).
+Two profiles: ``paper`` runs each notebook's own defaults (the values of its ``parameters`` cell
+are the paper settings) and writes ``figures/``; ``quick`` sets ``STALENB_QUICK=1``, which every
+notebook reads through :func:`stalenb.paths.quick` (nbval knows nothing of papermill parameters, so
+quick mode must come from the environment), and writes ``build/quick/figures/``.
 """
 
 from __future__ import annotations
@@ -40,11 +43,8 @@ from pathlib import Path
 from . import paths
 from .files import atomic_write
 
-#: Parameter overrides per profile and notebook number (empty: the notebook's own defaults).
-PROFILES: dict[str, dict[str, dict]] = {
-    "paper": {},
-    "quick": {},
-}
+#: The profiles: the notebooks' own defaults (``paper``) or their quick mode (``quick``).
+PROFILES = ("paper", "quick")
 
 #: Fixed PDF/PNG timestamp for reproducible figures (2020-01-01T00:00:00Z).
 SOURCE_DATE_EPOCH = "1577836800"
@@ -77,13 +77,14 @@ def notebooks(folder: Path | None = None, only=None) -> list[Path]:
 
 
 def profile_parameters(profile: str, notebook: Path, overrides: dict | None = None) -> dict:
-    """Parameters for ``notebook`` under ``profile`` plus ``overrides`` (number → {name: value})."""
+    """The papermill parameters of ``notebook``: its entry of ``overrides`` (number → {name: value}).
+
+    Both profiles run the notebook's own parameters cell (quick mode comes from the environment),
+    so only explicit overrides are passed; ``profile`` is validated here.
+    """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(map(repr, PROFILES))}, got {profile!r}")
-    number = notebook.name.split("_", 1)[0]
-    params = dict(PROFILES[profile].get(number, {}))
-    params.update((overrides or {}).get(number, {}))
-    return params
+    return dict((overrides or {}).get(notebook.name.split("_", 1)[0], {}))
 
 
 def check_parameters(notebook: Path, params: dict) -> None:
@@ -148,12 +149,17 @@ def run_notebook(nb: Path, out_dir: Path, params: dict, timeout: int = DEFAULT_T
 
 def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
               timeout: int = DEFAULT_TIMEOUT, out_dir: Path | None = None, log_output: bool = False,
-              folder: Path | None = None, verbose: bool = True) -> dict[str, float]:
+              folder: Path | None = None, verbose: bool = True, publish: bool | None = None) -> dict[str, float]:
     """Run the notebooks in order; return ``{notebook name: seconds}``.
 
     All parameters are checked before the first notebook starts; the first failure raises
-    :class:`ReproduceError` (the notebooks after it are not run).
+    :class:`ReproduceError` (the notebooks after it are not run). ``publish`` (default: True for
+    the project's own notebooks, False for another ``folder``) merges each notebook's claims into
+    the profile's ``claims.json`` and, in the paper profile, regenerates the README table.
     """
+    from . import claims
+
+    publish = folder is None if publish is None else publish
     nbs = notebooks(folder, only)
     if not nbs:
         raise ValueError(f"no notebooks NN_*.ipynb found in {folder or paths.notebooks_dir()}")
@@ -173,12 +179,21 @@ def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
     for nb, params in plan:
         shown = f" {params}" if params else ""
         echo(f"  running {nb.name}{shown}", flush=True)
+        number = nb.name.split("_", 1)[0]
+        if publish:  # a ledger left by an earlier run must not pass for this run's
+            (claims.ledger_dir(profile) / f"{number}.json").unlink(missing_ok=True)
         try:
             times[nb.name] = run_notebook(nb, out_dir, params, timeout, log_output)
         finally:
             _write_times(out_dir, profile, times)
+        if publish:
+            claims.collect([number], profile)
         echo(f"  {times[nb.name]:7.1f} s  {nb.name}", flush=True)
-    echo(f"  total {time.perf_counter() - total:7.1f} s; figures in {paths.figures_dir()}")
+    if publish and profile == "paper":
+        ledger = claims.load(paths.figures_dir("paper") / "claims.json")
+        if claims.update_readme(paths.repo_root() / "README.md", ledger):
+            echo("  README.md results table regenerated from figures/claims.json")
+    echo(f"  total {time.perf_counter() - total:7.1f} s; figures in {paths.figures_dir(profile)}")
     return times
 
 
@@ -199,6 +214,8 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="seconds per cell (default %(default)s)")
     parser.add_argument("--log-output", action="store_true", help="echo the notebooks' output")
     parser.add_argument("--list", action="store_true", help="list the notebooks and their parameters, run nothing")
+    parser.add_argument("--readme", action="store_true",
+                        help="only regenerate README.md's results table from figures/claims.json")
     args = parser.parse_args(argv)
     quick_env = paths.quick()
     profile = args.profile or ("quick" if args.quick or quick_env else "paper")
@@ -207,6 +224,14 @@ def main(argv=None) -> int:
         for text in args.param:
             number, name, value = parse_override(text)
             overrides.setdefault(number, {})[name] = value
+        if args.readme:
+            from . import claims
+
+            ledger = claims.load(paths.figures_dir("paper") / "claims.json")
+            changed = claims.update_readme(paths.repo_root() / "README.md", ledger)
+            print(f"README.md results table {'regenerated' if changed else 'already up to date'} "
+                  f"({len(ledger)} claims)")
+            return 0
         if args.list:
             import papermill
 

@@ -40,13 +40,12 @@ def test_unknown_parameter_is_an_error_naming_it(tmp_path):
         reproduce.check_parameters(nb, {"step": 5})
 
 
-def test_every_profile_only_names_existing_parameters():
-    """The papermill trap: an unknown -p name is only logged and the defaults run."""
-    for profile in reproduce.PROFILES:
-        for nb in reproduce.notebooks():
-            reproduce.check_parameters(nb, reproduce.profile_parameters(profile, nb))
-    with pytest.raises(ValueError, match="profile must be one of"):
-        reproduce.profile_parameters("fast", paths.notebooks_dir() / "05_x.ipynb")
+def test_profile_parameters_are_the_overrides_of_that_notebook():
+    nb = paths.notebooks_dir() / "05_x.ipynb"
+    assert reproduce.profile_parameters("paper", nb, {"05": {"seeds": 5}, "06": {"n": 1}}) == {"seeds": 5}
+    assert reproduce.profile_parameters("quick", nb) == {}
+    with pytest.raises(ValueError, match="profile must be one of 'paper', 'quick'"):
+        reproduce.profile_parameters("fast", nb)
 
 
 def test_parse_override():
