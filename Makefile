@@ -11,11 +11,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv data browser test test-unit test-notebooks reproduce reproduce-quick bench notebooks strip clean-cache
+.PHONY: help venv data browser test test-unit test-notebooks reproduce reproduce-quick report bench notebooks strip clean-cache
 
 help:
 	@echo "make reproduce   run every notebook in order (paper profile), write figures/"
 	@echo "make test        unit tests + every notebook through nbval (quick) + browser test"
+	@echo "make report      the executed notebooks as a static HTML site (build/report/index.html)"
 	@echo "make bench       speed ratios of the simulator against plain PyTorch loops"
 
 $(STAMP): pyproject.toml
@@ -49,6 +50,10 @@ test-notebooks: venv data
 
 reproduce: venv data
 	$(BIN)/python -m stalenb.reproduce
+
+# The executed notebooks (build/notebooks, from make reproduce) as a static site with a claims index.
+report: venv
+	$(BIN)/python -m stalenb.report
 
 reproduce-quick: venv data
 	STALENB_QUICK=1 $(BIN)/python -m stalenb.reproduce --quick

@@ -306,3 +306,47 @@ def test_notebook_runs_in_jupyterlab_and_a_slider_redraws_its_plot(chromium, lab
             browser.close()
     print(f"\nbrowser test: slider {moved[0]} -> {moved[1]}; run all {ran_s:.1f} s, "
           f"total {time.monotonic() - started:.1f} s; screenshots in {shots}")
+
+
+REPORT_NOTEBOOK = "01_generalized_curvature.ipynb"
+
+
+@pytest.mark.slow
+def test_report_site_lists_every_claim_links_it_and_shows_no_error(chromium, tmp_path, monkeypatch):
+    """``make report`` as a reader meets it: one executed notebook (quick profile) → the static site;
+    the index lists each claim the notebook recorded, each link lands on an existing cell of the
+    notebook page, and no page shows an error output."""
+    from playwright.sync_api import sync_playwright
+
+    from stalenb import claims, report, reproduce
+
+    monkeypatch.setenv("STALENB_QUICK", "1")
+    monkeypatch.setenv("STALENB_FIGURES", str(tmp_path / "figures"))
+    executed = tmp_path / "notebooks"
+    reproduce.run_notebook(paths.notebooks_dir() / REPORT_NOTEBOOK, executed, {}, timeout=RUN_ALL_S)
+    ledger = claims.load(claims.ledger_dir("quick") / f"{REPORT_NOTEBOOK[:2]}.json")
+    assert ledger, f"{REPORT_NOTEBOOK} recorded no claim in the ledger"
+    index = report.build(executed, tmp_path / "report", ledger)
+    shots = paths.build_dir() / "browser"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, timeout=PAGE_S * 1000,
+                                     args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        try:
+            page.goto(index.as_uri())
+            rows = page.locator("tr.claim")
+            assert rows.count() == len(ledger)
+            shown = set(rows.locator("td:first-child").all_inner_texts())
+            assert shown == {r["id"] for r in ledger}
+            assert page.locator(".error").count() == 0, "the index reports error outputs"
+            page.screenshot(path=shots / "report_index.png", full_page=True)
+            for link in rows.locator("a").all()[:3]:
+                href = link.get_attribute("href")
+                page.goto(index.parent.joinpath(href).as_uri())
+                anchor = href.split("#", 1)[1]
+                assert page.locator(f'[id="{anchor}"]').count() == 1, f"{href}: no element {anchor!r}"
+                assert page.evaluate(JS_ERRORS) == [], f"{href} shows an error output"
+            page.screenshot(path=shots / "report_notebook.png")
+        finally:
+            browser.close()

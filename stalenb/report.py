@@ -1,0 +1,152 @@
+"""The executed notebooks as a static HTML site, with an index of every claim: ``make report``.
+
+``python -m stalenb.report`` converts the executed copies that ``make reproduce`` leaves in
+``build/notebooks/`` with nbconvert (JupyterLab template, figures embedded) into
+``build/report/NN_name.html`` and writes ``build/report/index.html``: the ledger's claims
+(:mod:`stalenb.claims`), each with its verdict, its numbers and a link to the notebook cell that
+shows it — the cell whose output names the claim's id (the ledger table every notebook displays),
+else the cell that records it, else the top of the notebook.
+
+The site is self-contained (no server, no external assets beyond what nbconvert's template
+inlines) and is checked in a real browser by ``tests/test_browser.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import sys
+from pathlib import Path
+
+from . import claims, paths
+from .files import atomic_write
+
+COLOURS = {"holds": "#1b7837", "fails": "#b2182b", "inconclusive": "#8c6d1f"}
+
+
+def _cell_texts(cell) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        parts.append(out.get("text", "") if isinstance(out.get("text"), str) else "".join(out.get("text", [])))
+        for mime in ("text/plain", "text/html", "text/markdown"):
+            value = out.get("data", {}).get(mime, "")
+            parts.append(value if isinstance(value, str) else "".join(value))
+    return "\n".join(parts)
+
+
+def anchors(nb, ids) -> dict[str, str]:
+    """``{claim id: cell id}``: the first cell whose output names the claim, else the first cell
+    that calls ``.record(``, else the first cell."""
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    recording = next((c for c in code if ".record(" in c.source), nb.cells[0] if nb.cells else None)
+    out = {}
+    for cid in ids:
+        hit = next((c for c in code if cid in _cell_texts(c)), recording)
+        if hit is not None and hit.get("id"):
+            out[cid] = hit["id"]
+    return out
+
+
+def errors(nb) -> list[str]:
+    """The error outputs of an executed notebook (``ename: evalue``)."""
+    return [f"{o.get('ename')}: {o.get('evalue')}" for c in nb.cells if c.cell_type == "code"
+            for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def _fmt(x) -> str:
+    return "–" if x is None else f"{x:.4g}" if isinstance(x, float) else html.escape(str(x))
+
+
+def build(executed=None, out=None, ledger=None) -> Path:
+    """Write the site; return the path of ``index.html``.
+
+    Args:
+        executed: folder of executed notebooks (default ``build/notebooks``).
+        out: output folder (default ``build/report``).
+        ledger: claim records (default: the ``claims.json`` of the profile the executed copies
+            were run with, read from ``build/reproduce-times.json``; paper if unknown).
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    executed = paths.build_dir() / "notebooks" if executed is None else Path(executed)
+    out = paths.build_dir() / "report" if out is None else Path(out)
+    notebooks = sorted(executed.glob("[0-9][0-9]_*.ipynb"))
+    if not notebooks:
+        raise FileNotFoundError(f"no executed notebooks in {executed}: run `make reproduce` first")
+    if ledger is None:
+        times = executed.parent / "reproduce-times.json"
+        profile = json.loads(times.read_text()).get("profile", "paper") if times.is_file() else "paper"
+        ledger = claims.load(paths.figures_dir(profile) / "claims.json")
+    exporter = HTMLExporter(template_name="lab")
+    pages, links, broken = [], {}, {}
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        number = path.name[:2]
+        ids = [r["id"] for r in ledger if r["notebook"] == number]
+        for cid, cell in anchors(nb, ids).items():
+            links[cid] = f"{path.stem}.html#cell-id={cell}"
+        broken[path.stem] = errors(nb)
+        body, _ = exporter.from_notebook_node(nb)
+        with atomic_write(out / f"{path.stem}.html") as fh:
+            fh.write(body)
+        pages.append(path.stem)
+    index = out / "index.html"
+    with atomic_write(index) as fh:
+        fh.write(_index(pages, ledger, links, broken))
+    return index
+
+
+def _index(pages, ledger, links, broken) -> str:
+    counts = {v: sum(r["verdict"] == v for r in ledger) for v in claims.VERDICTS}
+    rows = []
+    for r in sorted(ledger, key=lambda r: r["id"]):
+        link = links.get(r["id"])
+        name = html.escape(r["id"])
+        cell = f'<a href="{html.escape(link)}">{name}</a>' if link else name
+        interval = "" if r["ci_low"] == r["ci_high"] else f" [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
+        side = "&gt;" if r["better"] == "above" else "&lt;"
+        rows.append(
+            f'<tr class="claim"><td>{cell}</td><td>{html.escape(r["test"])}</td>'
+            f"<td>{_fmt(r['statistic'])}{interval}</td><td>{side} {_fmt(r['threshold'])}</td>"
+            f'<td class="verdict" style="color:{COLOURS[r["verdict"]]}"><b>{r["verdict"]}</b></td></tr>')
+    nb_items = "".join(
+        f'<li><a href="{p}.html">{html.escape(p)}</a>'
+        + (f' — <span class="error">{len(broken[p])} error output(s)</span>' if broken[p] else "") + "</li>"
+        for p in pages)
+    summary = ", ".join(f"{n} {v}" for v, n in counts.items())
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>stalenb — claims and notebooks</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}
+table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:.35em;text-align:left;
+vertical-align:top;font-size:.92em}}.error{{color:#b2182b}}</style></head>
+<body><h1>stalenb — every claim tested, and where</h1>
+<p>{len(ledger)} claims: {summary}. A verdict <b>holds</b> when the 95 % interval clears the threshold,
+<b>fails</b> when it lies wholly on the wrong side, <b>inconclusive</b> otherwise.</p>
+<h2>Claims</h2>
+<table><thead><tr><th>claim</th><th>test</th><th>statistic [95 % interval]</th><th>threshold</th>
+<th>verdict</th></tr></thead><tbody>
+{chr(10).join(rows)}
+</tbody></table>
+<h2>Notebooks</h2><ul>{nb_items}</ul>
+</body></html>
+"""
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stalenb.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--executed", type=Path, help="folder of executed notebooks (default build/notebooks)")
+    parser.add_argument("--out", type=Path, help="output folder (default build/report)")
+    args = parser.parse_args(argv)
+    try:
+        index = build(args.executed, args.out)
+    except FileNotFoundError as exc:
+        print(f"stalenb.report: {exc}", file=sys.stderr)
+        return 1
+    print(f"report: {index}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
