@@ -30,8 +30,14 @@
 # | 07 speedup | poster / ps_pytorch | speedup vs workers, wait-all vs wait-k |
 # | 08 real distributed | — | the same protocols on real torch.distributed processes |
 #
-# This notebook checks the environment, looks at the data and runs a first short comparison of
-# synchronous and asynchronous SGD.
+# What the two sources say, and what is not known about them, is written down in
+# `docs/research.md` (the original texts are in `docs/seeds/`). Each notebook records every claim it
+# tests in the claims ledger (`stalenb.claims`) with a three-valued verdict — **holds** when the 95 %
+# interval clears the claim's threshold, **fails** when it lies wholly on the wrong side,
+# **inconclusive** otherwise; `make reproduce` collects them into `figures/claims.json`.
+#
+# This notebook shows the ledger of the last paper-profile run, checks the environment, looks at the
+# data and runs a first short comparison of synchronous and asynchronous SGD.
 
 # %% tags=["parameters"]
 # Parameters (papermill can override every value here)
@@ -52,6 +58,17 @@ import stalenb as sn
 sn.plotting.set_style()
 steps = sn.paths.pick(steps, 60)   # quick mode (STALENB_QUICK=1) shrinks the runs
 eval_size = sn.paths.pick(2000, 500)
+
+# %% [markdown]
+# ## Results at a glance: the committed claims ledger
+#
+# The verdicts of the last `make reproduce` (paper profile), one row per claim; the notebooks
+# that follow explain each. Empty until the paper profile has run once.
+
+# %%
+ledger = pd.DataFrame(sn.claims.load(), columns=["id", "verdict", "statistic", "ci_low", "ci_high", "threshold", "test"])
+print(ledger.verdict.value_counts().to_string() if len(ledger) else "no ledger yet: run `make reproduce`")
+ledger.set_index("id")
 
 # %% [markdown]
 # ## Environment check
@@ -132,4 +149,5 @@ s = async_updates["staleness"]
 assert s.min() >= 0 and s.max() <= tau_max
 assert abs(s[s.index >= tau_max].mean() - tau_max / 2) < 1.0  # uniform on {0..tau_max}
 assert (runs["sync"].updates["staleness"] == 0).all()
+assert ledger.verdict.isin(sn.claims.VERDICTS).all()  # three-valued, whatever the ledger holds
 final

@@ -12,7 +12,7 @@ Public API (docs/design.md §S3):
 __version__ = "0.1.0"
 
 from . import (  # noqa: E402
-    compress, data, models, objectives, paths, plotting, rates, rules, staleness, theory, timing, widgets,
+    claims, compress, data, models, objectives, paths, plotting, rates, rules, staleness, theory, timing, widgets,
 )
 from .config import Config  # noqa: E402
 from .engine import Run, run, simulate  # noqa: E402

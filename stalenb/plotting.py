@@ -45,11 +45,6 @@ def save_figure(fig, name: str) -> tuple:
     return pdf, png
 
 
-def close(fig) -> None:
-    """Close a figure (notebooks keep figures open for display; batch code closes them)."""
-    plt.close(fig)
-
-
 def digit_grid(images, labels, rows: int = 4, cols: int = 10):
     """A grid of MNIST digits (``images``: (N, 28, 28) uint8 or float) titled with their labels."""
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 1.0))
