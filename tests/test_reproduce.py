@@ -89,3 +89,26 @@ def test_main_reports_errors_with_exit_code(capsys):
     assert reproduce.main(["-p", "bad"]) == 1
     assert reproduce.main(["--list", "--only", "07"]) == 0
     assert "07_speedup.ipynb:" in capsys.readouterr().out
+
+
+def test_paper_run_collects_the_ledger_and_regenerates_the_readme(tmp_path, monkeypatch):
+    """End to end in a scratch project: a notebook records a claim → figures/claims.json → README."""
+    from stalenb import claims
+
+    root = tmp_path / "project"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "README.md").write_text(f"# x\n{claims.README_START}\nstale text\n{claims.README_END}\n")
+    record = ("from stalenb import claims\n"
+              "led = claims.Ledger('00', source='a seed')\n"
+              "led.record('00.demo', quote='q', test='t', statistic=0.5, ci_low=0.2, ci_high=0.8, threshold=x)")
+    _write(root / "notebooks", "00_demo.ipynb", [record], params="x = 0.0  # threshold")
+    monkeypatch.setenv("STALENB_ROOT", str(root))
+    monkeypatch.delenv("STALENB_QUICK", raising=False)
+    monkeypatch.delenv("STALENB_FIGURES", raising=False)
+    reproduce.reproduce("paper", timeout=300, verbose=False)
+    ledger = claims.load(root / "figures" / "claims.json")
+    assert [(r["id"], r["verdict"], r["profile"]) for r in ledger] == [("00.demo", "holds", "paper")]
+    assert "`00.demo`" in claims.readme_block(root / "README.md")
+    reproduce.reproduce("paper", overrides={"00": {"x": 0.9}}, timeout=300, verbose=False)
+    assert claims.load(root / "figures" / "claims.json")[0]["verdict"] == "fails"
+    assert "**fails**" in claims.readme_block(root / "README.md")
