@@ -54,9 +54,11 @@ level = 0.95             # coverage of the intervals over seeds
 
 # %%
 import dataclasses
+
 import numpy as np
 import pandas as pd
 from scipy import stats
+
 import stalenb as sn
 from stalenb import claims, speedup
 
@@ -163,8 +165,8 @@ published_shape = speedup.shape(pub[speedup.WAIT_ALL], pub[speedup.IDEAL])
 pd.concat([shapes.describe().loc[["mean", "min", "max"]], pd.DataFrame([published_shape], index=["published"])])
 
 # %%
-common = dict(figures=["07_speedup"], runs=len(shapes), seeds=len(shapes), per_sample_ms=1e3 * per_sample_,
-              bandwidth=bandwidth, slowdown_mean=timing.slowdown.mean)
+common = {"figures": ["07_speedup"], "runs": len(shapes), "seeds": len(shapes), "per_sample_ms": 1e3 * per_sample_,
+              "bandwidth": bandwidth, "slowdown_mean": timing.slowdown.mean}
 octaves = np.abs(np.log2(shapes.n_peak / published_shape["n_peak"]))
 lo, hi = t_interval(octaves)
 ledger.record("07.speedup.peak-n", quote="the published LeNet speedup peaks at 16 workers and falls at 32",

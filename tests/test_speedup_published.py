@@ -17,7 +17,7 @@ def test_published_lenet_points_are_the_ratios_of_the_printed_time_sums(policy, 
 
 
 def test_published_sources_cite_file_and_commit():
-    for model, (repo, commit, path, cell) in speedup.PUBLISHED_SOURCES.items():
+    for (repo, commit, path, cell) in speedup.PUBLISHED_SOURCES.values():
         assert repo == "hwang595/ps_pytorch" and len(commit) == 40 and int(commit, 16) >= 0
         assert path.startswith("analysis/") and path.endswith(".ipynb") and "cell" in cell
     assert set(speedup.PUBLISHED.policy) == {speedup.WAIT_ALL, speedup.IDEAL}
