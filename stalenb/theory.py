@@ -214,6 +214,48 @@ def lag_weights_from(a, b, k, beta0=None, stale_fraction: float = 1.0) -> tuple:
     return (beta0,) + (stale / (k - 1),) * (k - 1)
 
 
+def stale_scan(grad, x_star, w0, a, b, window, factors, steps):
+    """Final errors |w_T − x*| of delayed GD for many stale-weight factors at once (1-D, vectorised).
+
+    Factor s gives β_0 = 1/b and Σ_{j≥1} β_j = s·(a/2b)·β_0 split equally over the window's k − 1
+    lags (:func:`lag_weights_from`; Theorem 1 allows s ≤ 1). ``grad`` must act elementwise on an
+    array. Returns an array like ``factors`` (inf/nan for diverged runs).
+    """
+    s = np.asarray(factors, dtype=float)
+    if window < 2:
+        raise ValueError(f"window must be >= 2 (a window of 1 has no stale weights), got {window!r}")
+    beta0 = 1.0 / b
+    stale = s * a / (2 * b) * beta0 / (window - 1)
+    w = np.full(s.shape, float(w0))
+    g0 = np.asarray(grad(w), dtype=float)
+    past = [g0] * window  # past[j] = f'(w_{t−j})
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(int(steps)):
+            past = [np.asarray(grad(w), dtype=float)] + past[:-1]
+            w = w - beta0 * past[0] - stale * np.sum(past[1:], axis=0)
+    return np.abs(w - x_star)
+
+
+def stale_boundary(final_errors, factors, tol) -> tuple[float, float]:
+    """The bracket (last factor that converges, first that does not) from a :func:`stale_scan`.
+
+    "Converges" means a finite final error below ``tol``. Returns ``(lo, hi)`` with ``hi`` the
+    smallest factor that fails and ``lo`` the largest factor below it that converges (``lo = 0`` if
+    the smallest factor already fails; ``hi = inf`` if none fails).
+
+    Example:
+        >>> stale_boundary(np.array([0.0, 1e-12, 0.5, 1e-12]), [1.0, 2.0, 3.0, 4.0], tol=1e-8)
+        (2.0, 3.0)
+    """
+    f = np.asarray(factors, dtype=float)
+    ok = np.isfinite(final_errors) & (np.asarray(final_errors) < tol)
+    bad = np.nonzero(~ok)[0]
+    if bad.size == 0:
+        return float(f[-1]), math.inf
+    i = bad[0]
+    return (float(f[i - 1]) if i > 0 else 0.0), float(f[i])
+
+
 def contraction_factor(beta0, a) -> float:
     """q = 1 − β_0·a/2, the contraction of the window maximum (Theorem 1, lag-indexed reading)."""
     return 1.0 - float(beta0) * float(a) / 2.0

@@ -177,3 +177,20 @@ def test_loglog_slope_recovers_exponent():
     assert lo < s < hi and abs(s + 0.5) < 0.05 and 0 < hi - lo < 0.2
     with pytest.raises(ValueError):
         th.loglog_slope(T, -v)
+
+
+def test_stale_scan_matches_delayed_gd_and_brackets_the_boundary():
+    """The vectorised scan equals delayed_gd run factor by factor; the bracket sits where convergence stops."""
+    a, b, window = 0.5, 2.0, 3
+    grad, x_star, _ = th.example_functions(a, b)["curvature bump"]
+    factors = np.array([0.5, 1.0, 4.0, 40.0])
+    scan = th.stale_scan(grad, x_star, 4.0, a, b, window, factors, 60)
+    for f, e in zip(factors, scan):
+        ref = th.delayed_gd(grad, 4.0, th.lag_weights_from(a, b, window, stale_fraction=f), 60)[-1] - x_star
+        assert e == pytest.approx(abs(ref), rel=1e-9, abs=1e-15) or (not np.isfinite(e) and not np.isfinite(ref))
+    # quadratic f = x²/2 (a = b = 1), window 2, β_0 = 1: e_{t+1} = −(s/2)·e_{t−1}, converges iff s < 2
+    fs = np.array([1.0, 1.9, 2.1, 8.0])
+    lo, hi = th.stale_boundary(th.stale_scan(lambda w: w, 0.0, 1.0, 1.0, 1.0, 2, fs, 800), fs, 1e-8)
+    assert (lo, hi) == (1.9, 2.1)
+    with pytest.raises(ValueError, match="window"):
+        th.stale_scan(grad, x_star, 4.0, a, b, 1, factors, 10)
