@@ -45,7 +45,7 @@ stale_fraction = 1.0         # Σ_{j≥1} β_j as a fraction of the allowed (a/2
 steps = 300                  # delayed-GD updates per run
 tol = 1e-8                   # |w_t − x*| below this counts as converged
 boundary_windows = [2, 4, 8]         # windows of the boundary scan (a window of 1 has no stale weight)
-boundary_b = [1.0, 2.0, 4.0]         # upper curvature b of the scan with a fixed: b/a = 2, 4, 8 (bump needs b < 9a)
+boundary_b = [1.0, 2.0, 4.0]         # upper curvature b of the scan with a fixed (ratios b/a of 2, 4, 8; the bump needs b < 9a)
 boundary_max = 128.0                 # largest stale factor scanned (2^7 times the allowance)
 boundary_resolution = 0.01           # relative spacing of the geometric factor grid (1 %)
 boundary_steps = 2000                # horizon of the finite-horizon convergence test of the scan

@@ -46,14 +46,15 @@ runs = 1000             # Monte Carlo runs
 steps = 300             # delayed-SGD updates per run
 band_z = 5.0            # half-width of the simultaneous band, in standard errors
 seed = 0                # seeds the problem and the noise
-bias_a, bias_b = 0.5, 2.0     # curvature range (a, b) of the asymmetric functions (as in notebook 01)
+bias_a = 0.5            # lower curvature a of the asymmetric functions (as in notebook 01)
+bias_b = 2.0            # upper curvature b of the asymmetric functions (as in notebook 01)
 bias_d = 5              # dimension of the rotated asymmetric function
 bias_w0 = 4.0           # start (every coordinate); the minimiser is x* = 1, starting error 3
 bias_runs = 1000        # independent runs per bias estimate: half-width ≈ 2σ/√(runs·steps/2·mixing) stays ≤ tol/4
 bias_steps = 2000       # updates per run; the second half is averaged
 bias_tol = 0.01         # tolerance on the bias: 1 % of the starting error ‖w_0 − w*‖∞ (a convergence claim to 1 %)
 decay_t0 = 100          # decaying weights: every β_j scaled by t0 / (t0 + t) (outside Theorem 4's c > 0)
-step_factors = [1.0, 0.5, 0.25, 0.125]  # β_0 = factor / b for the bias-vs-step fit (one octave apart)
+step_factors = [1.0, 0.5, 0.25, 0.125]  # β_0 as factor / b for the bias-vs-step fit (one octave apart)
 noise_levels = [0.5, 1.0, 2.0]          # σ values for the bias-vs-σ fit (one octave apart)
 slope_alpha_min = 0.5   # bias ∝ α predicts slope 1; the claim "bias grows with α" needs slope > 1/2 (halfway from 0)
 slope_sigma_min = 1.0   # bias ∝ σ² predicts slope 2; "bias grows with σ" needs slope > 1 (halfway from 0)
