@@ -49,7 +49,7 @@ seed = 0                # seeds the problem and the noise
 bias_a = 0.5            # lower curvature a of the asymmetric functions (as in notebook 01)
 bias_b = 2.0            # upper curvature b of the asymmetric functions (as in notebook 01)
 bias_d = 5              # dimension of the rotated asymmetric function
-bias_w0 = 4.0           # start (every coordinate); the minimiser is x* = 1, starting error 3
+bias_w0 = 4.0           # start (every coordinate); the minimiser x* is 1, so the starting error is 3
 bias_runs = 1000        # independent runs per bias estimate: half-width ≈ 2σ/√(runs·steps/2·mixing) stays ≤ tol/4
 bias_steps = 2000       # updates per run; the second half is averaged
 bias_tol = 0.01         # tolerance on the bias: 1 % of the starting error ‖w_0 − w*‖∞ (a convergence claim to 1 %)
