@@ -194,3 +194,37 @@ def test_stale_scan_matches_delayed_gd_and_brackets_the_boundary():
     assert (lo, hi) == (1.9, 2.1)
     with pytest.raises(ValueError, match="window"):
         th.stale_scan(grad, x_star, 4.0, a, b, 1, factors, 10)
+
+
+def test_asymmetric_function_is_strictly_convex_asymmetric_with_curvature_in_range():
+    a, b = 0.5, 2.0
+    grad, x_star, _ = th.asymmetric_function(a, b)
+    u = np.linspace(-40, 40, 8001)
+    g = grad(u + x_star)
+    assert grad(np.array([x_star]))[0] == 0.0
+    h = g[u != 0] / u[u != 0]
+    assert h.min() >= a and h.max() <= b                  # Definition 1 with [a, b]
+    assert np.all(np.diff(g) > 0)                         # strictly convex
+    assert grad(x_star + 1.0) > -grad(x_star - 1.0)       # steeper on the right: not symmetric
+    gd, xs, _ = th.asymmetric_function(a, b, d=3, seed=2)
+    W = np.random.default_rng(0).standard_normal((5, 3))
+    eps = 1e-6                                            # the Jacobian of ∇f is positive definite
+    H = np.stack([(gd(W[:1] + eps * e) - gd(W[:1] - eps * e))[0] / (2 * eps) for e in np.eye(3)])
+    lam = np.linalg.eigvalsh((H + H.T) / 2)
+    assert lam.min() > a - 0.1 * (b - a) - 1e-6 > 0
+    assert np.allclose(gd(xs[None]), 0.0)
+
+
+def test_delayed_sgd_tail_and_bias_interval():
+    grad = lambda W: W  # noqa: E731  f = w²/2, linear: the stationary mean is exactly w* = 0
+    tail = th.delayed_sgd_tail(grad, 0.0, [0.5, 0.1], 400, 200, noise=1.0, runs=400, seed=1)
+    full = th.delayed_sgd(grad, 0.0, [0.5, 0.1], 400, noise=1.0, runs=400, seed=1)
+    assert np.allclose(tail, full[:, 201:].mean(axis=1))
+    stat, lo, hi = th.bias_interval(tail)
+    assert lo <= stat <= hi and lo == 0.0 or lo < 0.05    # unbiased: the interval reaches (near) 0
+    m, se = tail.mean(), tail.std(ddof=1) / np.sqrt(len(tail))
+    assert hi == pytest.approx(abs(m) + 1.959964 * se, rel=1e-5)
+    shifted = th.bias_interval(np.column_stack([tail[:, 0], tail[:, 0] + 3.0]))
+    assert shifted[1] > 2.5                               # a biased coordinate dominates
+    decayed = th.delayed_sgd(grad, 5.0, [0.5], 50, step_scale=lambda t: 0.0)
+    assert np.all(decayed == 5.0)                         # a zero step scale freezes the iterate
