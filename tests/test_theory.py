@@ -216,7 +216,7 @@ def test_asymmetric_function_is_strictly_convex_asymmetric_with_curvature_in_ran
 
 
 def test_delayed_sgd_tail_and_bias_interval():
-    grad = lambda W: W  # noqa: E731  f = w²/2, linear: the stationary mean is exactly w* = 0
+    grad = lambda W: W  # f = w²/2, linear: the stationary mean is exactly w* = 0
     tail = th.delayed_sgd_tail(grad, 0.0, [0.5, 0.1], 400, 200, noise=1.0, runs=400, seed=1)
     full = th.delayed_sgd(grad, 0.0, [0.5, 0.1], 400, noise=1.0, runs=400, seed=1)
     assert np.allclose(tail, full[:, 201:].mean(axis=1))
