@@ -13,6 +13,8 @@
 #     name: python3
 # ---
 
+# %%
+
 # %% [markdown]
 # # 04 · The O(1/√T) rate of sparsified asynchronous SGD
 #
@@ -22,136 +24,171 @@
 #
 #   (1/T) Σ_{t<T} E‖∇f(x_t)‖² = O(1/√T)  for the step α = c/√T.
 #
-# We run the stalenb simulator (`stalenb.run`, protocol `async`, staleness τ_t ~ Uniform{0..τ_max})
-# for a range of horizons T, each with its own α = c/√T, record the **exact** ‖∇f(x_t)‖² after every
-# update (a callback), and fit the log-log slope of the ergodic mean against T with a bootstrap
-# interval (`stalenb.rates`, `stalenb.theory.loglog_slope`). The claim predicts a slope of −1/2
-# (steeper is possible at short horizons, where O(1/T) transients still count).
+# We run the stalenb simulator (`stalenb.run`, protocol `async`, staleness τ_t ~ Uniform{0..τ_max},
+# `workers` workers each with its **own error-feedback memory**) for a range of horizons T, each with
+# its own α = c/√T and `seeds` seeds, record the exact ‖∇f(x_t)‖² after every update, and fit the
+# log-log slope of the ergodic mean against T with a bootstrap interval over seeds
+# (`stalenb.rates`, `stalenb.theory.loglog_slope`).
 #
-# **Choices** (the paper's setting is unknown, `docs/research.md` §1): objective — logistic regression with
-# the non-convex regulariser λΣ x_j²/(1 + x_j²) on synthetic data (`stalenb.objectives.NonconvexLogistic`:
-# smooth, non-convex, exact gradients cost one mat-vec); staleness — uniform on {0..τ_max}; compression
-# at the worker, whole model; error feedback (EF) as in Stich et al. 2018; one worker stream by default
-# (one EF memory; the delays come from the staleness model — see the per-worker check below).
-# The notebook asserts a slope ≤ −0.35 for dense SGD and every case with error feedback.
+# **The objective is non-convex where the iterates go.** Logistic regression with the non-convex
+# regulariser λΣ x_j²/(1 + x_j²) (`stalenb.objectives.NonconvexLogistic`) on nearly separable data in
+# d = 10, started with coordinates of size ~2, where the regulariser's curvature 2λ(1 − 3x²)/(1 + x²)³
+# is negative. `lambda_min_path`, the smallest Hessian eigenvalue met along the runs (checked at 20
+# points of each run of the dense case), is recorded with every claim.
+#
+# **Protocol, fixed before the run:** a case keeps the rate when its fitted slope is below
+# −1/2 + `slope_tol` (interval wholly below: holds; wholly above: fails), and when √T·(ergodic mean)
+# does not grow over the horizons by more than that tolerance allows.
 
 # %% tags=["parameters"]
 c = 1.0                 # step constant c of the step α: c/√T
 T_min = 100             # shortest horizon T
-T_max = 10000           # longest horizon T
-num_T = 6               # number of log-spaced horizons
-taus = [0, 8, 32]       # τ_max of the uniform staleness model
+T_max = 3162            # longest horizon T (1.5 decades: the 5-minute budget of 5 cases × 5 seeds)
+num_T = 4               # number of log-spaced horizons (half a decade apart)
+taus = [32]             # τ_max of the uniform staleness model (the largest of the earlier sweep)
 batch_size = 8          # samples per stochastic gradient
-workers = 1             # workers (round-robin; one error-feedback memory each)
-seeds = [0]             # seeds per (case, τ_max, T); one seed: residual bootstrap
+workers = 4             # workers, each with its own error-feedback memory (the physical setting)
+seeds = 5               # seeds per (case, T): the fewest that give a bootstrap over seeds
+density = 0.1           # kept fraction of the sparsified gradients (1 coordinate of 10)
 n_samples = 1000        # objective: number of samples n in the finite sum
-dim = 100               # objective: dimension d (density 0.01 keeps 1 coordinate)
-lam = 0.1               # objective: non-convex regulariser weight λ
-slope_max = -0.35       # asserted upper limit of the slope (dense and every EF case)
-workers_check = 4       # per-worker EF memories: workers of the extra check
+dim = 10                # objective: dimension d
+lam = 0.3               # objective: non-convex regulariser weight λ
+scale = 5.0             # objective: norm of the planted x° (nearly separable data, large coordinates)
+label_noise = 0.01      # objective: label noise before the sign
+x0_scale = 2.0          # objective: entries of x_0 ~ N(0, x0_scale²), inside the non-convex region |x| > 1/√3
+slope_tol = 0.1         # the rate claim: slope below −1/2 + slope_tol (a fifth of the predicted exponent)
+path_points = 20        # Hessian checks per run for lambda_min_path
 
 # %%
-import numpy as np
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
+
 import stalenb as sn
-from stalenb import rates, theory as th
+from stalenb import claims, rates
 from stalenb.objectives import NonconvexLogistic
 
 sn.plotting.set_style()
-T_max = sn.paths.pick(T_max, 3162)        # quick: 1.5 decades instead of 2
-taus = sn.paths.pick(taus, [max(taus)])   # quick: the largest staleness only
+T_max = sn.paths.pick(T_max, 316)         # quick: half a decade
+num_T = sn.paths.pick(num_T, 3)
 T = rates.horizons(T_min, T_max, num_T)
-problem = NonconvexLogistic(n_samples, dim, lam, seed=0)
+seed_list = list(range(seeds))
+cases = [("dense", "none", 1.0, False)] + [
+    (f"{name} {density:g}{' + EF' if ef else ''}", comp, density, ef)
+    for comp, name in (("topk", "top-k"), ("randomk", "random-k")) for ef in (True, False)]
+problem = NonconvexLogistic(n_samples, dim, lam, label_noise=label_noise, scale=scale, x0_scale=x0_scale, seed=0)
+ledger = claims.Ledger("04", source="Candela et al. 2019, arXiv 1910.09466 (docs/seeds; docs/research.md §1)")
+
+# %% [markdown]
+# ## Where the iterates go: the Hessian along the path
 
 # %%
-L = problem.smoothness()
-pd.Series({"n, d": (n_samples, dim), "L (upper bound)": L, "f(x_0)": problem.value(problem.x0),
-           "‖∇f(x_0)‖²": problem.grad_norm2(problem.x0), "horizons T": list(T),
-           "α = c/√T": (c / np.sqrt(T_max), c / np.sqrt(T_min)), "max α·L·(τ_max + 1)": c / np.sqrt(T_min) * L * (max(taus) + 1)})
+def path_lambda_min(T_run, seed=0):
+    cfg = rates.base_config(c, batch_size, workers, seed).replace(
+        staleness=sn.staleness.Uniform(max(taus)), lr=c / np.sqrt(T_run), steps=int(T_run), eval_every=int(T_run))
+    every = max(1, int(T_run) // path_points)
+    lams = [problem.lambda_min(problem.x0)]
+    sn.run(cfg, problem=problem, callback=lambda s, x: lams.append(problem.lambda_min(x)) if s % every == 0 else None,
+           progress=False)
+    return np.array(lams)
+
+
+paths = {int(t): path_lambda_min(t) for t in (T[0], T[-1])}
+lambda_min_path = float(min(p.min() for p in paths.values()))
+negative_share = float(np.mean(np.concatenate(list(paths.values())) < 0))
+pd.Series({"L (upper bound)": problem.smoothness(), "λ_min at x_0": paths[int(T[0])][0],
+           "lambda_min_path": lambda_min_path, "share of checks with λ_min < 0": negative_share})
 
 # %% [markdown]
 # ## The sweep
-#
-# Cases (`stalenb.rates.CASES`): dense; top-k and random-k at densities 0.1 and 0.01, each with and
-# without error feedback; for every τ_max and horizon T one run (per seed).
 
 # %%
-sweep = rates.rate_sweep(problem, c, T, taus, seeds=seeds, batch_size=batch_size, workers=workers)
+sweep = rates.rate_sweep(problem, c, T, taus, cases, seeds=seed_list, batch_size=batch_size, workers=workers)
+sweep["sqrtT_ergodic"] = np.sqrt(sweep["T"]) * sweep["ergodic"]
 table = rates.rate_table(sweep)
 table["interval"] = [f"[{lo:.2f}, {hi:.2f}]" for lo, hi in zip(table.low, table.high)]
-table.pivot(index="case", columns="tau_max", values=["slope", "interval", "final"]).reindex(
-    [case[0] for case in rates.CASES]).round(3)
+table[["case", "tau_max", "slope", "interval", "final"]].round(3)
 
 # %%
-fig, axes = plt.subplots(1, len(taus), figsize=(max(4.2 * len(taus), 7), 3.8), sharey=True, squeeze=False)
-for ax, tau in zip(axes[0], taus):
-    sub = sweep[sweep.tau_max == tau].groupby(["case", "T"], sort=False).ergodic.mean().reset_index()
-    sns.lineplot(sub, x="T", y="ergodic", hue="case", style="case", markers=True, dashes=False, ax=ax, legend=ax is axes[0, 0])
-    ref = sub.ergodic.max() * (T / T[0]) ** -0.5
-    ax.plot(T, ref, "k--", lw=1, label="slope −1/2")
-    ax.set(xscale="log", yscale="log", title=f"τ_max = {tau}", xlabel="horizon T", ylabel="(1/T) Σ ‖∇f(x_t)‖²")
-handles, labels = axes[0, 0].get_legend_handles_labels()
-axes[0, 0].get_legend().remove()
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+for ax, y, lbl in [(axes[0], "ergodic", "(1/T) Σ ‖∇f(x_t)‖²"), (axes[1], "sqrtT_ergodic", "√T · (1/T) Σ ‖∇f(x_t)‖²")]:
+    sns.lineplot(sweep, x="T", y=y, hue="case", style="case", markers=True, dashes=False, errorbar=("ci", 95),
+                 ax=ax, legend=ax is axes[0])
+    ax.set(xscale="log", yscale="log", xlabel="horizon T", ylabel=lbl)
+axes[0].plot(T, sweep.ergodic.max() * (T / T[0]) ** -0.5, "k--", lw=1, label="slope −1/2")
+axes[0].legend(fontsize="x-small")
+axes[1].set_title("bounded if the O(1/√T) rate holds (bands: 95 % over seeds)")
 fig.tight_layout()
-fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.03), ncol=5, fontsize="small")
 sn.plotting.save_figure(fig, "04_rate");
 
 # %%
-fig, ax = plt.subplots(figsize=(7, 3.8))
-for i, tau in enumerate(taus):
-    sub = table[table.tau_max == tau].set_index("case").reindex([case[0] for case in rates.CASES])
-    x = np.arange(len(sub)) + (i - (len(taus) - 1) / 2) * 0.22
-    ax.errorbar(x, sub.slope, yerr=[sub.slope - sub.low, sub.high - sub.slope], fmt="o", ms=4, capsize=2, label=f"τ_max = {tau}")
+fig, ax = plt.subplots(figsize=(7, 3.6))
+ax.errorbar(np.arange(len(table)), table.slope, yerr=[table.slope - table.low, table.high - table.slope], fmt="o", capsize=3)
 ax.axhline(-0.5, color="k", ls="--", lw=1, label="−1/2 (paper 1)")
-ax.axhline(slope_max, color="C3", ls=":", lw=1, label=f"asserted limit {slope_max}")
-ax.set_xticks(np.arange(len(rates.CASES)), [case[0] for case in rates.CASES], rotation=40, ha="right")
-ax.set(ylabel="fitted log-log slope", title="ergodic ‖∇f‖² vs T: slopes with 95 % bootstrap intervals")
+ax.axhline(-0.5 + slope_tol, color="C3", ls=":", lw=1, label=f"pre-registered limit {-0.5 + slope_tol:g}")
+ax.set_xticks(np.arange(len(table)), table.case, rotation=30, ha="right")
+ax.set(ylabel="fitted log-log slope", title=f"slopes with 95 % bootstrap intervals over {seeds} seeds, τ_max = {max(taus)}")
 ax.legend(fontsize="x-small")
 sn.plotting.save_figure(fig, "04_slopes");
 
 # %% [markdown]
-# **Reading the table.** Dense SGD and every error-feedback case follow the O(1/√T) rate at every
-# staleness level: slopes at or below −1/2 (the steeper ones still carry O(1/T) transients at short
-# horizons, which is why the 1 % random-k + EF curve bends and its interval is wide), and their final
-# values are within a factor ~1.5 of dense SGD. *Without* error feedback the picture depends on how
-# much of αg survives: top-k 0.1 keeps most of the gradient's mass and stays near −1/2, but random-k
-# (which keeps a fraction ρ of αg on average, shrinking the effective step ρ-fold) and top-k 0.01 are
-# much flatter over these horizons — their O(1/√T) constant is far larger, so the asymptotic regime
-# lies beyond T = 10⁴. The rate is an asymptotic statement; at finite T the constant matters, and
-# error feedback is what keeps it small. Staleness up to τ_max = 32 changes the slopes only slightly
-# on this smooth problem (α·L·(τ_max + 1) ≤ 2 even at the shortest horizon).
+# ## Ledger
 #
-# ## Per-worker error-feedback memories
-#
-# With n workers each keeping its own memory, a memory is updated only every n-th step, so the
-# error-feedback "delay" grows with n. The check below repeats the hardest case (random-k 0.01 + EF,
-# largest τ_max) with `workers_check` workers. It is reported, not asserted: over 10² ≤ T ≤ 10⁴ its
-# slope stays below −0.35, but over the quick profile's 1.5 decades it is still in its transient
-# (≈ −0.3) — the asymptotic rate needs longer horizons when the memories are split.
+# Per case: the slope against −1/2 + `slope_tol`, and the growth of √T·(ergodic mean) from the
+# shortest to the longest horizon (means over seeds, 95 % bootstrap over seeds) against
+# (T_max/T_min)^slope_tol, the growth a slope of exactly −1/2 + `slope_tol` would give.
 
 # %%
-hard = [case for case in rates.CASES if case[0] == "random-k 0.01 + EF"]
-check = rates.rate_table(rates.rate_sweep(problem, c, T, [max(taus)], hard, seeds=seeds,
-                                          batch_size=batch_size, workers=workers_check))
-check.assign(workers=workers_check)[["case", "workers", "tau_max", "slope", "low", "high", "final"]].round(3)
+def sqrt_t_growth(g, n_boot=2000):
+    rng = np.random.default_rng(0)
+    wide = g.pivot_table(index="T", columns="seed", values="sqrtT_ergodic").sort_index().to_numpy()
+    pick = rng.integers(0, wide.shape[1], (n_boot, wide.shape[1]))
+    boot = wide[-1][pick].mean(axis=1) / wide[0][pick].mean(axis=1)
+    return float(wide[-1].mean() / wide[0].mean()), *np.quantile(boot, [0.025, 0.975])
 
+
+extra = {"lambda_min_path": lambda_min_path, "negative_share": negative_share, "workers": workers,
+         "T_min": int(T[0]), "T_max": int(T[-1])}
+for r in table.itertuples():
+    tag = r.case.replace(" + EF", "-ef").replace(" ", "-").replace("top-k", "topk").replace("random-k", "randomk")
+    g = sweep[(sweep.case == r.case) & (sweep.tau_max == r.tau_max)]
+    ledger.record(f"04.rate.{tag}.tau{r.tau_max}", quote="(1/T) Σ E‖∇f(x_t)‖² = O(1/√T) for α = c/√T",
+                  test=f"log-log slope of the ergodic ‖∇f‖² vs T, {r.case}, τ_max {r.tau_max}, {workers} workers",
+                  statistic=r.slope, ci_low=r.low, ci_high=r.high, threshold=-0.5 + slope_tol, better="below",
+                  figures=["04_slopes"], runs=len(g), seeds=seeds, **extra)
+    s, lo, hi = sqrt_t_growth(g)
+    ledger.record(f"04.bounded.{tag}.tau{r.tau_max}", quote="(1/T) Σ E‖∇f(x_t)‖² = O(1/√T) for α = c/√T",
+                  test=f"√T·(ergodic mean) at T_max over at T_min, {r.case}, τ_max {r.tau_max}", statistic=s,
+                  ci_low=float(lo), ci_high=float(hi), threshold=float((T[-1] / T[0]) ** slope_tol), better="below",
+                  figures=["04_rate"], runs=len(g), seeds=seeds, **extra)
+ledger.record("04.objective.nonconvex-path", quote="the rate holds for smooth non-convex f (paper 1's setting)",
+              test="smallest Hessian eigenvalue met along the dense runs at T_min and T_max (exact)",
+              statistic=lambda_min_path, threshold=0.0, better="below", runs=len(paths), seeds=1,
+              negative_share=negative_share)
+ledger.frame()
 
 # %% [markdown]
+# **Reading the table.** The verdicts above are computed from the intervals. Without error feedback a
+# sparsifier keeps on average a fraction of αg (random-k: ρ of it), which multiplies the O(1/√T)
+# constant; over T ≤ 3162 (1.5 decades, the budget of this notebook) such a case may still be in its
+# transient, so a "fails" or "inconclusive" there says that the asymptotic regime has not started by
+# T ≈ 3·10³ on this problem, not that it never does.
+# Error feedback is what keeps the constant small.
+#
 # ## Explore
 #
-# `show_case` runs one case over the horizons and plots its ergodic mean with the fitted slope
-# (press *Run*; one sweep takes seconds).
+# `show_case` runs one case over the horizons (one seed) and plots its ergodic mean with the fitted
+# slope (press *Run*).
 
 # %%
-def show_case(density=0.01, tau_max=8, compressor="topk", error_feedback=True):
+def show_case(density=density, tau_max=8, compressor="topk", error_feedback=True):
     comp = "none" if compressor == "none" else compressor
     ef = error_feedback and comp != "none"
     case = (f"{compressor} {density:g}{' + EF' if ef else ''}", comp, 1.0 if comp == "none" else density, ef)
-    df = rates.rate_sweep(problem, c, T, [tau_max], [case], seeds=seeds, batch_size=batch_size, workers=workers)
+    df = rates.rate_sweep(problem, c, T, [tau_max], [case], seeds=[0], batch_size=batch_size, workers=workers)
     s, lo, hi = rates.rate_table(df).iloc[0][["slope", "low", "high"]]
-    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    _fig, ax = plt.subplots(figsize=(5.5, 3.4))
     ax.loglog(df["T"], df.ergodic, "o-", label=f"{case[0]}, τ_max = {tau_max}")
     ax.loglog(T, df.ergodic.iloc[0] * (T / T[0]) ** -0.5, "k--", lw=1, label="slope −1/2")
     ax.set(xlabel="horizon T", ylabel="(1/T) Σ ‖∇f(x_t)‖²", title=f"slope {s:.2f} [{lo:.2f}, {hi:.2f}]")
@@ -159,10 +196,10 @@ def show_case(density=0.01, tau_max=8, compressor="topk", error_feedback=True):
 
 
 # %%
-show_case(0.01, 8, "topk", True)
+show_case(density, 8, "topk", True)
 
 # %%
-sn.widgets.panel(show_case, run_button=True, density=[0.001, 0.01, 0.1, 0.5, 1.0], tau_max=(0, 64, 4),
+sn.widgets.panel(show_case, run_button=True, density=[0.1, 0.2, 0.5, 1.0], tau_max=(0, 64, 4),
                  compressor=["topk", "randomk", "none"], error_feedback=True)
 
 # %% [markdown]
@@ -170,8 +207,10 @@ sn.widgets.panel(show_case, run_button=True, density=[0.001, 0.01, 0.1, 0.5, 1.0
 
 # %%
 assert np.isfinite(sweep.ergodic).all(), "a run diverged"
-assert len(T) >= 6 and T[-1] / T[0] >= sn.paths.pick(100, 31)      # >= 6 horizons over 2 decades (quick: 1.5)
-must = table[table.error_feedback | (table.case == "dense")]
-print(must[["case", "tau_max", "slope", "low", "high", "final"]].round(3).to_string(index=False))
-bad = must[~(must.slope <= slope_max)]
-assert bad.empty, f"slope above {slope_max}:\n{bad}"
+assert len(T) == num_T and T[-1] / T[0] >= sn.paths.pick(31, 3)       # the pre-registered horizons
+assert (sweep.groupby(["case", "tau_max", "T"]).seed.nunique() == seeds).all()  # >= 5 seeds per horizon
+assert len(paths) == 2 and all(len(p) >= path_points for p in paths.values())
+for r in ledger.records.values():
+    assert np.isfinite([r["statistic"], r["ci_low"], r["ci_high"]]).all(), r["id"]
+    assert r["verdict"] == claims.verdict(r["ci_low"], r["ci_high"], r["threshold"], r["better"])
+assert len(ledger.records) == 2 * len(table) + 1

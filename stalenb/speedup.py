@@ -18,8 +18,13 @@ Chen et al. 2016; the poster's k-of-n) shortens the compute term (the k-th order
 of the maximum) and removes n − k pushes; compressing pushes (top-k / random-k) shrinks
 ``push_bytes`` only (pulls stay dense). The time of compressing a gradient is not modelled.
 
-:data:`PUBLISHED` holds the speedups measured with ``hwang595/ps_pytorch`` (real MPI runs on a
-cluster, first 100 steps; ``docs/research.md`` §2), the reference points notebook 07 overlays.
+:data:`PUBLISHED` holds the speedups printed by ``hwang595/ps_pytorch``'s analysis notebooks (MPI runs on
+AWS m4.2xlarge, first 100 steps; ``docs/research.md`` §2), cited by file and commit in
+:data:`PUBLISHED_SOURCES`. Its two series are defined by the source's code, not by two protocols:
+"wait for all, measured" sums per step the *slowest* worker's time; "ideal: fastest worker per step"
+sums per step the *fastest* worker's time inside the same wait-for-all run — an ideal, never run
+as a protocol. A worker's time ("Time Cost": weight fetch + forward + backward) excludes the server.
+The ResNet-18 1-worker reference is synthetic: 2.1 × the 2-worker time.
 """
 
 from __future__ import annotations
@@ -33,22 +38,34 @@ from .compress import Compressor
 from .config import Config
 from .schedule import Schedule
 
-#: Published ps_pytorch speedups (docs/research.md §2). Real cluster measurements, first 100 steps.
-#: ``note``: the 1-worker time of the ResNet run was assumed, not measured.
+#: Where the published numbers are printed (repository, commit, file, cell) per model.
+PUBLISHED_SOURCES = {
+    "LeNet/MNIST": ("hwang595/ps_pytorch", "9bf38e8d902253eb51f9be3ab38b60f7d13f1649",
+                    "analysis/Speedup_Comparisons_LeNet.ipynb", "cell 5 (parsing MPI output files)"),
+    "ResNet-18/CIFAR-10": ("hwang595/ps_pytorch", "23d0a67d4780b52ff975cf6c815c6f95032a6274",
+                           "analysis/Speedups_with_GradCompression.ipynb", "cell 2 (ResNet-18, batch 1024)"),
+}
+#: The two series as the source defines them (see the module docstring).
+WAIT_ALL, IDEAL = "wait for all, measured", "ideal: fastest worker per step"
+
+#: Published ps_pytorch speedups (docs/research.md §2), rounded to 2 decimals from the printed values.
 PUBLISHED = pd.DataFrame(
     [
         (model, batch, policy, n, s)
         for model, batch, policy, values in [
-            ("LeNet/MNIST", 8192, "wait for all", (1.00, 2.08, 3.45, 5.90, 9.80, 5.50)),
-            ("LeNet/MNIST", 8192, "fastest only", (1.00, 2.21, 3.86, 7.30, 11.36, 6.99)),
-            ("ResNet-18/CIFAR-10", 1024, "wait for all", (1.00, 2.10, 3.82, 6.85, 9.19, 6.81)),
-            ("ResNet-18/CIFAR-10", 1024, "fastest only", (1.00, 2.24, 4.27, 8.25, 12.91, 12.45)),
+            ("LeNet/MNIST", 8192, WAIT_ALL, (1.00, 2.08, 3.45, 5.90, 9.80, 5.50)),
+            ("LeNet/MNIST", 8192, IDEAL, (1.00, 2.21, 3.86, 7.30, 11.36, 6.99)),
+            ("ResNet-18/CIFAR-10", 1024, WAIT_ALL, (1.00, 2.10, 3.82, 6.85, 9.19, 6.81)),
+            ("ResNet-18/CIFAR-10", 1024, IDEAL, (1.00, 2.24, 4.27, 8.25, 12.91, 12.45)),
         ]
         for n, s in zip((1, 2, 4, 8, 16, 32), values)
     ],
     columns=["model", "batch", "policy", "workers", "speedup"],
 )
-PUBLISHED["note"] = np.where(PUBLISHED["model"] == "ResNet-18/CIFAR-10", "1-worker time assumed", "")
+PUBLISHED["note"] = np.where(PUBLISHED["model"] == "ResNet-18/CIFAR-10",
+                             "1-worker time synthetic (2.1 x the 2-worker time)", "")
+PUBLISHED["source"] = [":".join(PUBLISHED_SOURCES[m][::2]) + "@" + PUBLISHED_SOURCES[m][1][:7]
+                       for m in PUBLISHED["model"]]
 
 #: Named waiting policies: k as a function of n.
 POLICIES = {
@@ -178,7 +195,7 @@ def figure(df: pd.DataFrame, published: pd.DataFrame | None = PUBLISHED, n_star:
         pub = published[published["model"].str.startswith("LeNet")]
         for (pol, grp), marker in zip(pub.groupby("policy", sort=False), ("o", "s")):
             ax.scatter(grp["workers"], grp["speedup"], marker=marker, s=36, facecolors="none",
-                       edgecolors="k", zorder=5, label=f"ps_pytorch LeNet, {pol} (real cluster)")
+                       edgecolors="k", zorder=5, label=f"ps_pytorch LeNet, {pol}")
     if n_star is not None and math.isfinite(n_star):
         ax.axvline(n_star, color="0.3", lw=0.8, ls="--")
         ax.annotate(f"n* ≈ {n_star:.0f} ", (n_star, ax.get_ylim()[1] * 0.02), ha="right", fontsize="small")
@@ -191,3 +208,22 @@ def figure(df: pd.DataFrame, published: pd.DataFrame | None = PUBLISHED, n_star:
             title="communication share of a round")
     fig.tight_layout()
     return fig
+
+
+def shape(wait_all, fastest) -> dict:
+    """Shape metrics of two speedup curves (pandas Series indexed by n), as compared in notebook 07.
+
+    ``n_peak`` (n of the largest wait-for-all speedup), ``ratio_32_16`` (S(32) / S(16) of wait for
+    all), ``gap_2``, ``gap_32`` (S_fastest / S_wait − 1 at n = 2 and 32) and ``gap_growth``
+    (gap_32 − gap_2; > 0: the gap widens with n).
+
+    Example:
+        >>> import pandas as pd
+        >>> m = shape(pd.Series({2: 2.0, 16: 8.0, 32: 4.0}), pd.Series({2: 2.2, 16: 9.0, 32: 6.0}))
+        >>> m["n_peak"], m["ratio_32_16"], round(m["gap_growth"], 3)
+        (16, 0.5, 0.4)
+    """
+    w, f = wait_all.astype(float), fastest.astype(float)
+    gap = f / w - 1.0
+    return {"n_peak": int(w.idxmax()), "ratio_32_16": float(w[32] / w[16]), "gap_2": float(gap[2]),
+            "gap_32": float(gap[32]), "gap_growth": float(gap[32] - gap[2])}

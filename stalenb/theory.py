@@ -110,14 +110,39 @@ def example_functions(a: float = 0.5, b: float = 2.0) -> dict:
 
 
 # -- Theorems 1, 2, 4: the delayed recursion ---------------------------------------------------
-def delayed_sgd(grad, w0, lag_weights, steps, noise: float = 0.0, runs: int = 1, seed: int = 0):
+def _delayed_iterates(grad, w0, lag_weights, steps, noise, runs, seed, step_scale):
+    """Yield w_1, …, w_steps (each of shape (runs, d)) of the delayed (S)GD recursion."""
+    beta = _weights(lag_weights)
+    steps = _steps(steps)
+    if not (isinstance(runs, (int, np.integer)) and runs >= 1):
+        raise ValueError(f"runs must be an integer >= 1, got {runs!r}")
+    if not (math.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    w = np.tile(np.atleast_1d(np.asarray(w0, dtype=float)), (runs, 1))
+    rng = np.random.default_rng(seed)
+    k = beta.size
+    past = None  # past[j] = g_{t−j}
+    for t in range(steps):
+        g = np.asarray(grad(w), dtype=float).reshape(w.shape)
+        if noise:
+            g = g + noise * rng.standard_normal(g.shape)
+        past = np.repeat(g[None], k, axis=0) if past is None else np.concatenate([g[None], past[:-1]])
+        scale = 1.0 if step_scale is None else float(step_scale(t))
+        with np.errstate(over="ignore", invalid="ignore"):
+            w = w - scale * np.tensordot(beta, past, axes=1)
+        yield w
+
+
+def delayed_sgd(grad, w0, lag_weights, steps, noise: float = 0.0, runs: int = 1, seed: int = 0,
+                step_scale=None):
     """Delayed (S)GD, vectorised over independent runs (poster, Theorems 1, 2 and 4).
 
-    w_{t+1} = w_t − Σ_{j=0}^{k−1} β_j g_{t−j},  g_s = ∇f(w_s) + ξ_s,  ξ_s ~ N(0, noise²·I),
+    w_{t+1} = w_t − s_t·Σ_{j=0}^{k−1} β_j g_{t−j},  g_s = ∇f(w_s) + ξ_s,  ξ_s ~ N(0, noise²·I),
 
-    with g_s = g_0 for s < 0 (w_s = w_0 before the start). Each gradient is drawn once and re-used
-    at the k steps that apply it (a worker's stale gradient is the same vector whenever it is
-    applied).
+    with g_s = g_0 for s < 0 (w_s = w_0 before the start) and s_t = ``step_scale(t)`` (1 if None: the
+    constant weights of Theorem 4; a decaying s_t scales every lag weight alike, so the lag condition
+    still holds at every step). Each gradient is drawn once and re-used at the k steps that apply it
+    (a worker's stale gradient is the same vector whenever it is applied).
 
     Args:
         grad: ∇f on a batch: maps an array of shape (runs, d) to (runs, d) (a linear gradient
@@ -128,31 +153,74 @@ def delayed_sgd(grad, w0, lag_weights, steps, noise: float = 0.0, runs: int = 1,
         noise: standard deviation of the Gaussian gradient noise (0: deterministic).
         runs: number of independent runs.
         seed: seeds the noise.
+        step_scale: optional t → s_t.
 
     Returns:
         Iterates of shape (runs, steps + 1, d).
     """
-    beta = _weights(lag_weights)
-    steps = _steps(steps)
-    if not (isinstance(runs, (int, np.integer)) and runs >= 1):
-        raise ValueError(f"runs must be an integer >= 1, got {runs!r}")
-    if not (math.isfinite(noise) and noise >= 0):
-        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
-    w = np.tile(np.atleast_1d(np.asarray(w0, dtype=float)), (runs, 1))
-    rng = np.random.default_rng(seed)
-    k = beta.size
-    out = np.empty((runs, steps + 1, w.shape[1]))
-    out[:, 0] = w
-    past = None  # past[j] = g_{t−j}
-    for t in range(steps):
-        g = np.asarray(grad(w), dtype=float).reshape(w.shape)
-        if noise:
-            g = g + noise * rng.standard_normal(g.shape)
-        past = np.repeat(g[None], k, axis=0) if past is None else np.concatenate([g[None], past[:-1]])
-        with np.errstate(over="ignore", invalid="ignore"):
-            w = w - np.tensordot(beta, past, axes=1)
-        out[:, t + 1] = w
-    return out
+    w = np.tile(np.atleast_1d(np.asarray(w0, dtype=float)), (runs if isinstance(runs, int) and runs >= 1 else 1, 1))
+    out = [w] + list(_delayed_iterates(grad, w0, lag_weights, steps, noise, runs, seed, step_scale))
+    return np.stack(out, axis=1)
+
+
+def delayed_sgd_tail(grad, w0, lag_weights, steps, burn, noise: float = 0.0, runs: int = 1, seed: int = 0,
+                     step_scale=None) -> np.ndarray:
+    """Per-run time average of w_t over burn < t ≤ steps for :func:`delayed_sgd` (shape (runs, d)).
+
+    The same recursion without storing the path: for a stationary regime (constant weights) the
+    mean over runs of these averages estimates the stationary E[w] with a standard error from the
+    spread over runs (runs are independent).
+    """
+    if not (0 <= int(burn) < int(steps)):
+        raise ValueError(f"need 0 <= burn < steps, got burn={burn}, steps={steps}")
+    total = 0.0
+    for t, w in enumerate(_delayed_iterates(grad, w0, lag_weights, steps, noise, runs, seed, step_scale), 1):
+        if t > burn:
+            total = total + w
+    return total / (int(steps) - int(burn))
+
+
+def bias_interval(samples, level: float = 0.95) -> tuple[float, float, float]:
+    """Largest |coordinate mean| of ``samples`` (runs, d) with an interval from per-coordinate CIs.
+
+    Statistic max_i |m_i|; interval [max_i max(0, |m_i| − z·se_i), max_i (|m_i| + z·se_i)] with
+    z the normal quantile of ``level`` (per coordinate, no multiplicity correction): "below a
+    tolerance" holds when every coordinate's interval lies inside ±tolerance, fails when some
+    coordinate's interval lies wholly beyond it.
+    """
+    from scipy import stats
+
+    x = np.asarray(samples, dtype=float).reshape(len(samples), -1)
+    m, se = x.mean(axis=0), x.std(axis=0, ddof=1) / math.sqrt(x.shape[0])
+    z = stats.norm.ppf(0.5 + level / 2)
+    return float(np.abs(m).max()), float(np.maximum(np.abs(m) - z * se, 0).max()), float((np.abs(m) + z * se).max())
+
+
+def asymmetric_function(a: float = 0.5, b: float = 2.0, d: int = 1, seed: int = 0):
+    """A non-quadratic, asymmetric, strictly convex f with generalized curvature in (a, b) (Theorem 4's test).
+
+    1-D: f'(x) = h(u)·u with u = x − 1 and h(u) = a + (b − a)·σ(u) (σ the logistic function): the
+    curvature rises from a (far left) to b (far right), so f is steeper on the right of x* = 1 and
+    not symmetric about it. f'' = a + (b − a)·σ(u)·(1 + (1 − σ(u))·u) ≥ a − 0.1·(b − a) > 0 for
+    b < 11a. d-D: ∇f(x) = Q·(h(u) ⊙ u), u = Qᵀ(x − x*), x* = (1, …, 1), Q a random rotation
+    (``seed``): H(x) = Q diag(h(u_i)) Qᵀ has its eigenvalues in (a, b) (Definition 2).
+
+    Returns:
+        (grad, x_star, (a, b)); ``grad`` maps arrays of shape (runs, d) (or (m,) for d = 1) to the same shape.
+    """
+    from scipy.special import expit
+
+    a, b = _check_ab(a, b)
+    if d == 1:
+        return (lambda x: (a + (b - a) * expit(x - 1.0)) * (x - 1.0)), 1.0, (a, b)
+    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((d, d)))
+    x_star = np.ones(d)
+
+    def grad(x):
+        u = (np.asarray(x, dtype=float) - x_star) @ q
+        return ((a + (b - a) * expit(u)) * u) @ q.T
+
+    return grad, x_star, (a, b)
 
 
 def delayed_gd(grad, w0, lag_weights, steps):
@@ -212,6 +280,48 @@ def lag_weights_from(a, b, k, beta0=None, stale_fraction: float = 1.0) -> tuple:
         return (beta0,)
     stale = stale_fraction * a / (2 * b) * beta0
     return (beta0,) + (stale / (k - 1),) * (k - 1)
+
+
+def stale_scan(grad, x_star, w0, a, b, window, factors, steps):
+    """Final errors |w_T − x*| of delayed GD for many stale-weight factors at once (1-D, vectorised).
+
+    Factor s gives β_0 = 1/b and Σ_{j≥1} β_j = s·(a/2b)·β_0 split equally over the window's k − 1
+    lags (:func:`lag_weights_from`; Theorem 1 allows s ≤ 1). ``grad`` must act elementwise on an
+    array. Returns an array like ``factors`` (inf/nan for diverged runs).
+    """
+    s = np.asarray(factors, dtype=float)
+    if window < 2:
+        raise ValueError(f"window must be >= 2 (a window of 1 has no stale weights), got {window!r}")
+    beta0 = 1.0 / b
+    stale = s * a / (2 * b) * beta0 / (window - 1)
+    w = np.full(s.shape, float(w0))
+    g0 = np.asarray(grad(w), dtype=float)
+    past = [g0] * window  # past[j] = f'(w_{t−j})
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(int(steps)):
+            past = [np.asarray(grad(w), dtype=float)] + past[:-1]
+            w = w - beta0 * past[0] - stale * np.sum(past[1:], axis=0)
+    return np.abs(w - x_star)
+
+
+def stale_boundary(final_errors, factors, tol) -> tuple[float, float]:
+    """The bracket (last factor that converges, first that does not) from a :func:`stale_scan`.
+
+    "Converges" means a finite final error below ``tol``. Returns ``(lo, hi)`` with ``hi`` the
+    smallest factor that fails and ``lo`` the largest factor below it that converges (``lo = 0`` if
+    the smallest factor already fails; ``hi = inf`` if none fails).
+
+    Example:
+        >>> stale_boundary(np.array([0.0, 1e-12, 0.5, 1e-12]), [1.0, 2.0, 3.0, 4.0], tol=1e-8)
+        (2.0, 3.0)
+    """
+    f = np.asarray(factors, dtype=float)
+    ok = np.isfinite(final_errors) & (np.asarray(final_errors) < tol)
+    bad = np.nonzero(~ok)[0]
+    if bad.size == 0:
+        return float(f[-1]), math.inf
+    i = bad[0]
+    return (float(f[i - 1]) if i > 0 else 0.0), float(f[i])
 
 
 def contraction_factor(beta0, a) -> float:

@@ -161,3 +161,90 @@ def calibrate(model, batch_size: int = 64, repeats: int = 5, input_shape=(1, 28,
         loss_fn(model(x), y).backward()
         times.append(time.perf_counter() - t0)
     return float(np.median(times[1:])) / batch_size
+
+
+# --- One documented cluster: the hardware of the source (notebooks 06 and 07) -------------------
+
+#: Where the source's numbers come from: ``hwang595/ps_pytorch`` at this commit, file
+#: ``analysis/Speedup_Comparisons_LeNet.ipynb`` (cell 5, "parsing MPI output files"), the LeNet /
+#: MNIST runs with global batch 8192 on AWS m4.2xlarge instances (``tools/pytorch_ec2.py``,
+#: ``master_type`` and ``worker_type``); docs/research.md §2.
+SOURCE_REPO = "hwang595/ps_pytorch"
+SOURCE_COMMIT = "9bf38e8d902253eb51f9be3ab38b60f7d13f1649"
+SOURCE_FILE = "analysis/Speedup_Comparisons_LeNet.ipynb"
+#: Printed sums of the worker-side "Time Cost" (fetch weights + forward + backward; the server's
+#: time is not in it) over the first 100 steps, per n = 1, 2, 4, 8, 16, 32 workers: ``time_costs``
+#: (per step the slowest worker, "wait for all") and ``ideal_time_costs`` (per step the fastest).
+SOURCE_TIME_COSTS = (339.826, 163.5474, 98.6374, 57.6109, 34.6886, 61.8361)
+SOURCE_IDEAL_TIME_COSTS = (339.826, 153.7221, 88.1102, 46.5758, 29.9097, 48.6502)
+SOURCE_STEPS, SOURCE_BATCH = 100, 8192
+
+#: Forward + backward FLOPs per sample (cross-entropy loss), counted with
+#: ``torch.utils.flop_counter.FlopCounterMode`` on a batch of 64 (tests recount them).
+FLOPS_PER_SAMPLE = {"lenet": 13_182_000.0, "lenet5": 2_263_920.0, "mlp": 4_938_800.0}
+
+#: Seconds per LeNet sample on one m4.2xlarge worker: the 1-worker run's 339.826 s over 100 steps of
+#: 8192 samples (0.4148 ms). It includes that worker's weight fetch (1.7 MB, ~14 ms per 3.4 s step
+#: at 1 Gbit/s: < 0.5 %), so it is the compute cost to that precision.
+SOURCE_PER_SAMPLE = SOURCE_TIME_COSTS[0] / (SOURCE_STEPS * SOURCE_BATCH)
+#: The attainable rate this implies, FLOPS_PER_SAMPLE["lenet"] / SOURCE_PER_SAMPLE ≈ 31.8 GFLOP/s —
+#: about a tenth of the instance's 4-core AVX2 FMA peak (4 × 2.4 GHz × 32 FLOP/cycle ≈ 307 GFLOP/s),
+#: typical of small convolutions in 2017 CPU PyTorch. Other models get their FLOPs at this rate.
+SOURCE_FLOP_RATE = FLOPS_PER_SAMPLE["lenet"] / SOURCE_PER_SAMPLE
+#: Per-sample compute seconds per model on the source's hardware (FLOPs / SOURCE_FLOP_RATE).
+PER_SAMPLE = {m: f / SOURCE_FLOP_RATE for m, f in FLOPS_PER_SAMPLE.items()}
+
+#: m4.2xlarge's network class "High", about 1 Gbit/s per instance: 1.25e8 bytes/s each direction.
+CLUSTER_BANDWIDTH = 1.25e8
+#: Message latency inside one EC2 placement, of the order of 100 µs.
+CLUSTER_LATENCY = 1e-4
+
+
+def _two_worker_slowdown_mean() -> float:
+    """Mean m of s = 1 + Exp(m) that gives the source's 2-worker ratio max/min of step times.
+
+    For two i.i.d. draws E[max] = 1 + 1.5 m and E[min] = 1 + 0.5 m, so the published ratio
+    r = 163.5474 / 153.7221 of the "wait for all" to the "fastest worker" sums gives
+    m = (r − 1) / (1.5 − 0.5 r) ≈ 0.066 (communication in the step times makes this a lower bound).
+    """
+    r = SOURCE_TIME_COSTS[1] / SOURCE_IDEAL_TIME_COSTS[1]
+    return (r - 1.0) / (1.5 - 0.5 * r)
+
+
+#: Default slowdown of :func:`cluster`: the shifted exponential matched to the source's 2 workers.
+CLUSTER_SLOWDOWN = ShiftedExponential(round(_two_worker_slowdown_mean(), 4))
+
+
+def cluster(model: str = "lenet", *, bandwidth: float = CLUSTER_BANDWIDTH, slowdown=CLUSTER_SLOWDOWN,
+            latency: float = CLUSTER_LATENCY, per_sample: float | str = "source") -> Timing:
+    """The simulated cluster of the source (ps_pytorch on AWS m4.2xlarge), shared by notebooks 06 and 07.
+
+    Args:
+        model: ``"lenet"``, ``"lenet5"`` or ``"mlp"`` (:mod:`stalenb.models`); picks the per-sample cost.
+        bandwidth: bytes/s of the server's link each direction (default :data:`CLUSTER_BANDWIDTH`,
+            1 Gbit/s).
+        slowdown: per-job slowdown law (default :data:`CLUSTER_SLOWDOWN`, 1 + Exp(0.066)).
+        latency: seconds per message (default :data:`CLUSTER_LATENCY`).
+        per_sample: ``"source"`` (default): :data:`PER_SAMPLE` — the same on every machine;
+            ``"local"``: measure it here with :func:`calibrate` (varies with the machine and its load);
+            a number: seconds per sample as given.
+
+    Example:
+        >>> round(cluster("lenet").per_sample * 1e3, 4)
+        0.4148
+        >>> cluster("mlp", bandwidth=1.25e9).bandwidth
+        1250000000.0
+    """
+    if model not in PER_SAMPLE:
+        raise ValueError(f"model must be one of {tuple(PER_SAMPLE)}, got {model!r}")
+    if per_sample == "source":
+        cost = PER_SAMPLE[model]
+    elif per_sample == "local":
+        from . import models
+
+        cost = calibrate(models.build(model))
+    elif isinstance(per_sample, (int, float)) and not isinstance(per_sample, bool):
+        cost = float(per_sample)
+    else:
+        raise ValueError(f"per_sample must be 'source', 'local' or seconds, got {per_sample!r}")
+    return Timing(per_sample=cost, slowdown=slowdown, latency=latency, bandwidth=bandwidth)

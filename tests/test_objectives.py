@@ -46,3 +46,18 @@ def test_bad_objective_input():
         NonconvexLogistic(lam=-1.0)
     with pytest.raises(ValueError, match="d"):
         NonconvexLogistic(d=0)
+
+
+def test_hessian_matches_autograd_and_feature_std_scales_the_data():
+    import torch
+
+    p = NonconvexLogistic(n=50, d=4, lam=0.3, seed=1, x0_scale=2.0)
+    x = torch.tensor([0.1, -1.2, 2.0, 0.7], dtype=torch.float64)
+    ref = torch.autograd.functional.hessian(lambda z: torch.tensor(0.0, dtype=torch.float64)
+                                            + torch.nn.functional.softplus(-p.y * (p.A @ z)).mean()
+                                            + p.lam * (z * z / (1 + z * z)).sum(), x)
+    assert torch.allclose(p.hessian(x), ref, atol=1e-12)
+    assert p.lambda_min(x) == pytest.approx(float(torch.linalg.eigvalsh(ref)[0]))
+    q = NonconvexLogistic(n=50, d=4, lam=0.3, seed=1, x0_scale=2.0, feature_std=0.5)
+    assert torch.allclose(q.A, 0.5 * p.A)  # same draws, scaled
+    assert "feature_std" in q.spec and "feature_std" not in p.spec

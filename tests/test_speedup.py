@@ -63,16 +63,8 @@ def test_curve_policies_and_compression_on_common_draws():
     assert np.allclose(one.speedup, 1.0)  # n = 1: every policy is the same single worker
     wide = df.pivot_table(index=["seed", "compressor", "workers"], columns="policy", values="speedup")
     assert (wide["fastest only"] >= wide["wait for all"] - 1e-12).all()
+    assert (wide["fastest only"] > wide["wait for all"] + 1e-3).any()  # with random slowdowns k = 1 is faster
     assert (wide["wait for half"] >= wide["wait for all"] - 1e-12).all()
     by = df.pivot_table(index=["seed", "policy", "workers"], columns="compressor", values="speedup")
     assert (by["topk"] >= by["none"] - 1e-12).all()  # smaller pushes never arrive later
     assert df.link_share.between(0, 1).all()
-
-
-def test_published_reference_points():
-    pub = speedup.PUBLISHED
-    assert len(pub) == 24 and set(pub.workers) == {1, 2, 4, 8, 16, 32}
-    lenet = pub[(pub.model == "LeNet/MNIST") & (pub.policy == "wait for all")].set_index("workers").speedup
-    assert lenet.idxmax() == 16 and lenet[32] == 5.50
-    fast = pub[(pub.model == "LeNet/MNIST") & (pub.policy == "fastest only")].set_index("workers").speedup
-    assert (fast >= lenet).all()

@@ -177,3 +177,54 @@ def test_loglog_slope_recovers_exponent():
     assert lo < s < hi and abs(s + 0.5) < 0.05 and 0 < hi - lo < 0.2
     with pytest.raises(ValueError):
         th.loglog_slope(T, -v)
+
+
+def test_stale_scan_matches_delayed_gd_and_brackets_the_boundary():
+    """The vectorised scan equals delayed_gd run factor by factor; the bracket sits where convergence stops."""
+    a, b, window = 0.5, 2.0, 3
+    grad, x_star, _ = th.example_functions(a, b)["curvature bump"]
+    factors = np.array([0.5, 1.0, 4.0, 40.0])
+    scan = th.stale_scan(grad, x_star, 4.0, a, b, window, factors, 60)
+    for f, e in zip(factors, scan):
+        ref = th.delayed_gd(grad, 4.0, th.lag_weights_from(a, b, window, stale_fraction=f), 60)[-1] - x_star
+        assert e == pytest.approx(abs(ref), rel=1e-9, abs=1e-15) or (not np.isfinite(e) and not np.isfinite(ref))
+    # quadratic f = x²/2 (a = b = 1), window 2, β_0 = 1: e_{t+1} = −(s/2)·e_{t−1}, converges iff s < 2
+    fs = np.array([1.0, 1.9, 2.1, 8.0])
+    lo, hi = th.stale_boundary(th.stale_scan(lambda w: w, 0.0, 1.0, 1.0, 1.0, 2, fs, 800), fs, 1e-8)
+    assert (lo, hi) == (1.9, 2.1)
+    with pytest.raises(ValueError, match="window"):
+        th.stale_scan(grad, x_star, 4.0, a, b, 1, factors, 10)
+
+
+def test_asymmetric_function_is_strictly_convex_asymmetric_with_curvature_in_range():
+    a, b = 0.5, 2.0
+    grad, x_star, _ = th.asymmetric_function(a, b)
+    u = np.linspace(-40, 40, 8001)
+    g = grad(u + x_star)
+    assert grad(np.array([x_star]))[0] == 0.0
+    h = g[u != 0] / u[u != 0]
+    assert h.min() >= a and h.max() <= b                  # Definition 1 with [a, b]
+    assert np.all(np.diff(g) > 0)                         # strictly convex
+    assert grad(x_star + 1.0) > -grad(x_star - 1.0)       # steeper on the right: not symmetric
+    gd, xs, _ = th.asymmetric_function(a, b, d=3, seed=2)
+    W = np.random.default_rng(0).standard_normal((5, 3))
+    eps = 1e-6                                            # the Jacobian of ∇f is positive definite
+    H = np.stack([(gd(W[:1] + eps * e) - gd(W[:1] - eps * e))[0] / (2 * eps) for e in np.eye(3)])
+    lam = np.linalg.eigvalsh((H + H.T) / 2)
+    assert lam.min() > a - 0.1 * (b - a) - 1e-6 > 0
+    assert np.allclose(gd(xs[None]), 0.0)
+
+
+def test_delayed_sgd_tail_and_bias_interval():
+    grad = lambda W: W  # f = w²/2, linear: the stationary mean is exactly w* = 0
+    tail = th.delayed_sgd_tail(grad, 0.0, [0.5, 0.1], 400, 200, noise=1.0, runs=400, seed=1)
+    full = th.delayed_sgd(grad, 0.0, [0.5, 0.1], 400, noise=1.0, runs=400, seed=1)
+    assert np.allclose(tail, full[:, 201:].mean(axis=1))
+    stat, lo, hi = th.bias_interval(tail)
+    assert lo <= stat <= hi and lo == 0.0 or lo < 0.05    # unbiased: the interval reaches (near) 0
+    m, se = tail.mean(), tail.std(ddof=1) / np.sqrt(len(tail))
+    assert hi == pytest.approx(abs(m) + 1.959964 * se, rel=1e-5)
+    shifted = th.bias_interval(np.column_stack([tail[:, 0], tail[:, 0] + 3.0]))
+    assert shifted[1] > 2.5                               # a biased coordinate dominates
+    decayed = th.delayed_sgd(grad, 5.0, [0.5], 50, step_scale=lambda t: 0.0)
+    assert np.all(decayed == 5.0)                         # a zero step scale freezes the iterate
