@@ -304,6 +304,7 @@ def record(claim, view, mdl, t, other):
         lr_tuned={m: lr_used[(view, mdl, t, m)][0] for m in (primary, other)},
         momentum_tuned=lr_used[(view, mdl, t, other)][1], best_val_diff=dv["diff"], p=d["p"])
 
+# %%
 per_level = [record("v1", "tuned", model, t, o) for t in stale_taus for o in ["vanilla"] + alternatives]
 per_level += [record("later", "tuned", model, t, "vanilla") for t in stale_taus]
 per_level += [record(c, "practitioner", model, t, "vanilla") for t in stale_taus for c in ("v1", "later")]
