@@ -259,7 +259,7 @@ def metrics(f):
                       "diverged": f.diverged.mean(), "reached target": f.steps_to_target.notna().mean(),
                       "median updates to target": ex.censored_median(f.steps_to_target, f.step.max())})
 
-table = fin.groupby(["model", "view", "tau", "method"], sort=False)[list(fin.columns)].apply(metrics)
+table = fin.groupby(["model", "view", "tau", "method"])[list(fin.columns)].apply(metrics)
 table.round(4)
 
 # %% [markdown]
