@@ -14,275 +14,437 @@
 # ---
 
 # %% [markdown]
-# # 05 — Staleness vs sparsification on MNIST (paper 1's experiment)
+# # 05 — Staleness vs sparsification on MNIST: a fair test of paper 1's claims
 #
-# **Claims tested** (Candela, Franzese, Filippone & Michiardi, arXiv 1910.09466; `docs/research.md` §1):
+# **Claims tested** (Candela, Franzese, Filippone & Michiardi, arXiv 1910.09466; `docs/research.md` §1,
+# `docs/seeds/sparsification-vs-staleness-abstract.txt`):
 #
 # - **v1 (2019 abstract):** "sparsification *consistently improves* over vanilla SGD and current
 #   alternatives to mitigate the effects of staleness";
 # - **later versions (v3 / HAL):** sparsification *does not harm* SGD under staleness; its effect is
-#   negligible compared with vanilla SGD (the "improves over alternatives" claim was dropped).
+#   negligible compared with vanilla SGD.
 #
-# We run asynchronous SGD with synthetic staleness τ ~ Uniform{0, …, τ_max} and with staleness that
-# emerges from n workers of random speed, and compare vanilla SGD, top-k (ρ ∈ {0.1 %, 1 %, 10 %}) and
-# random-k (1 %) sparsification with and without error feedback, the staleness-aware learning rate
-# (Zhang et al. 2016) and DC-ASGD (Zheng et al. 2017). The body of paper 1 is not available: its
-# models, staleness model, densities and step sizes are unknown, so each is a parameter below.
-# The verdict names one sparsifier in advance (top-k 1 % with error feedback, the setting of Stich
-# et al. 2018) so that the test is not a pick of the best of eight.
+# The body of paper 1 is not available: its models, staleness model, densities and step sizes are
+# unknown, so each is a parameter below. Asynchronous SGD runs with synthetic staleness
+# τ ~ Uniform{0, …, τ_max}.
 
 # %% tags=["parameters"]
-models = ["lenet", "mlp"]         # networks (paper 1's are unknown): the poster's LeNet and 784-800-500-10 MLP
-taus = [0, 4, 8, 16, 32]          # τ_max of the uniform staleness on {0, …, τ_max}
-densities = [0.001, 0.01, 0.1]    # top-k kept fractions ρ, each with and without error feedback
-randomk_density = 0.01            # random-k kept fraction, with and without error feedback
+model = "mlp"                     # network of the wide grid: 784-800-500-10, about 6x cheaper per step than LeNet
+confirm_model = "lenet"           # network of the confirmatory subset: the poster's LeNet
+taus = [0, 8, 32]                 # τ_max levels; 0 is the no-staleness reference that sets the practitioner lr
+confirm_taus = [32]               # τ_max of the LeNet subset: the heaviest staleness, where a remedy matters most
+primary = "top-k 1% +EF"          # the sparsifier named in advance (the setting of Stich et al. 2018)
+density = 0.01                    # kept fraction ρ of the primary sparsifier
 dc_lambda = 0.04                  # DC-ASGD's λ (MXNet's default)
-timing_workers = 16               # n of the timing-emergent setting (staleness from worker speeds)
-short_methods = ["vanilla", "top-k 1% +EF", "staleness-aware", "DC-ASGD"]  # methods of the MLP and timing runs
-mlp_taus = [0, 16]                # τ_max of the MLP runs
-lr_grid = [0.03, 0.1, 0.3]        # learning rates of the sweep (vanilla, τ 0, seed 0); the best is kept
+momenta = [0.0, 0.5, 0.9]         # momentum values searched per level for the momentum arm (Mitliagkas et al. 2016)
+lr_center = 0.1                   # centre of the log-spaced lr grid (a common SGD default on MNIST)
+lr_span = 8                       # the grid runs from lr_center / lr_span to lr_center · lr_span
+lr_points = 2                     # grid values per side of the centre: 5 values, a factor 2.83 apart
+max_extend = 3                    # grid steps the search may add past an edge that holds the best value
+validation = 1000                 # training digits held out for tuning: 7k train / 1k validation of the 8k
 batch_size = 32                   # samples per gradient
-steps = 200                       # server updates per run (0.8 epoch of the 8k digits)
-eval_every = 50                   # evaluate every this many updates
-eval_size = 1000                  # test digits per evaluation
-seeds = 3                         # seeds per setting
-primary = "top-k 1% +EF"          # the sparsifier named in advance for the verdicts
-margin = 0.01                     # non-inferiority margin of "does not harm" (test accuracy, absolute)
-jobs = 2                          # processes for runs missing from the cache (1: in this kernel)
+epochs = 3                        # passes over the 7k training digits per evaluation run (past the transient)
+tune_epochs = 1                   # passes per tuning run: a third of an evaluation run, to fit the budget
+confirm_epochs = 1                # passes per LeNet run: a LeNet step costs about 6 MLP steps
+evals_per_epoch = 1               # evaluations per epoch (best-validation checkpoint, steps to target)
+tune_eval_size = 200              # test digits evaluated in tuning runs (not used for the choice; fewer is cheaper)
+seeds_primary = 10                # evaluation seeds of the primary comparison, primary vs vanilla
+seeds_other = 5                   # evaluation seeds of every other arm, view and of the LeNet subset
+tune_seed = 1000                  # seed of every tuning run, disjoint from the evaluation seeds 0, 1, …
+target_acc = 0.9                  # accuracy whose first crossing gives steps to target (censored at the run's end)
+margin_acc = 0.97                 # reference accuracy for the non-inferiority margin (a trained MNIST network)
+margin_se = 2                     # the margin is this many binomial standard errors of accuracy on the test digits
+sanity_acc = 0.5                  # accuracy every arm must exceed at τ_max 0 (chance is 0.1): a bug check
+timing_workers = 16               # n of the timing-emergent staleness check
+jobs = 2                          # processes for runs missing from the cache (the machine's 2 cores)
 
 # %%
+import math
 import numpy as np
 import pandas as pd
 import seaborn as sns
 import matplotlib.pyplot as plt
 from scipy import stats
 import stalenb as sn
+from stalenb import claims, tuning
 from stalenb import experiments as ex
 
 sn.plotting.set_style()
 quick = sn.paths.quick()
-taus_ = sn.paths.pick(taus, [0, 16])
-steps_, eval_every_, eval_size_ = sn.paths.pick((steps, eval_every, eval_size), (40, 20, 500))
-seed_list = list(range(sn.paths.pick(seeds, 1)))
-lr_grid_ = sn.paths.pick(lr_grid, lr_grid[1:2])
-jobs_ = sn.paths.pick(jobs, 1)
-all_methods = ex.sparsification_methods(densities, randomk_density, dc_lambda)
-short_ = sn.paths.pick(short_methods, short_methods[:2])
-methods_ = sn.paths.pick(all_methods, {m: all_methods[m] for m in set(short_methods) | {primary}})
-dataset = "MNIST-10k (8k train / 2k test)" if len(sn.data.mnist(train=True)) == 8000 else "MNIST"
-print(f"{dataset}; {'QUICK' if quick else 'full'} mode: τ_max {taus_}, {len(methods_)} methods, {steps_} steps, seeds {seed_list}")
+n_train, n_test = len(sn.data.mnist(train=True)) - validation, len(sn.data.mnist(train=False))
+epoch = n_train // batch_size  # server updates per pass over the training split
+steps, tune_steps = sn.paths.pick((epochs * epoch, tune_epochs * epoch), (40, 20))
+confirm_steps, eval_every = sn.paths.pick((confirm_epochs * epoch, epoch // evals_per_epoch), (20, 20))
+taus_, confirm_taus_ = sn.paths.pick((taus, confirm_taus), ([0, 8], []))  # quick: no LeNet, no μ search
+stale_taus = [t for t in taus_ if t > 0]
+grid = tuning.log_grid(lr_center, lr_span, sn.paths.pick(lr_points, 1))
+momenta_, max_extend_, jobs_ = sn.paths.pick((momenta, max_extend, jobs), ([0.0], 0, 1))
+seeds_p, seeds_o = (list(range(sn.paths.pick(s, 2))) for s in (seeds_primary, seeds_other))
+eval_size = sn.paths.pick(None, 500)  # None: all test digits
+margin = ex.binomial_margin(margin_acc, n_test, margin_se)
 
+# %%
+methods = {k: v for k, v in ex.sparsification_methods([density], 0, dc_lambda).items()
+           if k in ("vanilla", primary, "staleness-aware", "DC-ASGD")}
+alternatives = ["staleness-aware", "DC-ASGD", "momentum"]
+ledger = claims.Ledger("05", source="Candela et al. 2019, arXiv 1910.09466: v1 abstract (v1) and v3/HAL (later)")
+print(f"{'QUICK' if quick else 'paper'} profile: {n_train} train / {validation} validation / {n_test} test digits; "
+      f"{steps} updates per run ({steps / epoch:.1f} epochs), tuning runs {tune_steps}; lr grid {grid}")
+print(f"non-inferiority margin = {margin_se} × sqrt({margin_acc}·{1 - margin_acc:.2f}/{n_test}) = {margin:.4f}")
 
 # %% [markdown]
-# ## Sizes and the learning rate
+# ## Protocol (fixed before any run; the values are in the parameters cell)
 #
-# Budget: the whole notebook must run in a few minutes on 2 CPU cores, so a run is 200 updates of 32
-# digits (0.8 epoch), test accuracy on 1000 digits every 50 updates, 3 seeds. LeNet runs the full
-# grid (11 methods × 5 staleness levels, plus the timing-emergent setting with the short method list);
-# the MLP runs the short list at two levels. The learning rate is chosen once per network by a sweep
-# at τ = 0 (vanilla, seed 0) and then kept fixed for every method and staleness level — the
-# practitioner's situation: tuned without staleness, then hit by it.
+# **Arms.** A *method* at a staleness level τ_max: vanilla async SGD (Dean et al. 2012), the primary
+# sparsifier (`primary`, named in advance so the test is not a pick of the best of many), and the
+# three alternatives v1 claims to beat: the staleness-aware lr α / max(1, τ) (Zhang et al. 2016),
+# DC-ASGD (Zheng et al. 2017), and async SGD with its momentum re-tuned for staleness ("asynchrony
+# begets momentum", Mitliagkas et al. 2016: μ searched over `momenta` per level, μ = 0 allowed).
+# At τ_max = 0 the staleness-aware rule and DC-ASGD *are* vanilla SGD, so only vanilla and the primary run there.
+#
+# **Step sizes.** Every arm gets its own lr from a log-spaced grid (`lr_points` per side of
+# `lr_center`, up to `lr_span` away; the search adds grid steps past an edge that holds the best, up
+# to `max_extend`). For momentum μ the grid is scaled by (1 − μ), so it covers the same effective
+# steps α / (1 − μ). The choice is the highest validation accuracy (the last `validation` training
+# digits, never trained on) at the end of a tuning run of `tune_epochs` epochs with seed `tune_seed`;
+# the test digits never choose anything. Error feedback returns the dropped mass, so the primary
+# needs no lr / ρ reach (unscaled random-k would; it is left out, see *Compute plan*).
+#
+# **Two views.** *Tuned*: each arm at its own lr (the fair comparison). *Practitioner*: vanilla's lr
+# at τ_max = 0, kept for vanilla and the primary at every level (tuned once without staleness, then
+# hit by it).
+#
+# **Evaluation.** `epochs` epochs of the training split per run, test accuracy on all test digits,
+# `seeds_primary` seeds for primary vs vanilla (tuned view) and `seeds_other` for every other arm and
+# view; same seed ⇒ same initial model, mini-batches and delay draws, so differences are paired.
+# Metrics: final test accuracy (the claims' statistic), test accuracy at the best-validation
+# checkpoint, updates to reach `target_acc` (censored when never reached), divergence rate.
+#
+# **Verdicts** (95 % paired t-intervals, `stalenb.claims.verdict`). Per stale level and comparison:
+# "improves" holds if primary − other lies wholly above 0, fails if wholly below. "Does not harm"
+# is non-inferiority: primary − vanilla wholly above −margin, the margin `margin_se` binomial
+# standard errors of an accuracy of `margin_acc` on the test digits. *Across levels*
+# (intersection–union, Berger 1982): "consistently improves" holds only if every level holds, fails
+# if any level fails, else inconclusive — recorded as the interval [min lows, min highs] over the
+# levels; the overall v1 record takes the minimum over every comparison and level.
+#
+# **Compute plan** (paper profile ≤ 15 min on 2 cores). The wide grid uses the MLP; LeNet
+# (about 6× the cost per step) confirms primary vs vanilla at `confirm_taus`, tuned, `seeds_other`
+# seeds, `confirm_epochs` epoch(s) — enough to leave the initial transient on MNIST while
+# fitting the budget. Dropped from the older grid for cost: top-k 0.1 % / 10 % and top-k without
+# error feedback (not the primary), random-k (its per-push random permutation of the 1 M
+# coordinates makes a step about 3× a vanilla step here), the timing-emergent arms (kept as a
+# staleness check), τ_max 4 and 16 (two stale levels, a mild and a heavy one, are what fits).
+# Tuning runs are a third of an evaluation run, which favours larger steps; the evaluation seeds
+# then report honest intervals at the chosen lr.
+
+# %% [markdown]
+# ## Step-size search on the validation split
+#
+# One search over every arm at once (the runs are spread over `jobs` processes).
 
 # %%
-def base_for(model, lr=0.1):
-    return sn.Config(protocol="async", model=model, batch_size=batch_size, steps=steps_, eval_every=eval_every_,
-                     eval_size=eval_size_, lr=lr, seed=0, staleness=sn.Uniform(0))
+def config(mdl, t, method, lr, mu=0.0, n=steps, every=eval_every, size=eval_size, seed=0):
+    return sn.Config(protocol="async", model=mdl, batch_size=batch_size, steps=n, eval_every=every, eval_size=size,
+                     validation=validation, lr=lr, momentum=mu, seed=seed, staleness=sn.Uniform(t),
+                     **methods.get(method, {}))
 
-sweep = ex.run_all(ex.product(base_for("lenet"), model={m: {"model": m} for m in models}, lr=lr_grid_), desc="lr sweep")
-sweep_final = ex.final(sweep.history, ["model", "lr"], tail=2)
-best_lr = sweep_final.loc[sweep_final.groupby("model").test_acc.idxmax()].set_index("model").lr.to_dict()
-print("final test accuracy at τ = 0 by lr:", sweep_final.pivot(index="lr", columns="model", values="test_acc").round(3).to_dict())
-print("chosen lr:", best_lr)
+arm_info = {}  # search arm -> (model, τ_max, method, μ)
+for t in taus_:
+    for m in (["vanilla", primary] if t == 0 else list(methods)):
+        arm_info[f"{model} {m} @ {t}"] = (model, t, m, 0.0)
+    arm_info.update({f"{model} momentum {mu:g} @ {t}": (model, t, "momentum", mu) for mu in momenta_ if mu and t})
+arm_info.update({f"{confirm_model} {m} @ {t}": (confirm_model, t, m, 0.0) for t in confirm_taus_ for m in ("vanilla", primary)})
+tune_len = {model: tune_steps, confirm_model: max(confirm_steps // 2, 1)}  # LeNet tunes on half its run
+arms = {a: config(mdl, t, m, grid[len(grid) // 2], mu, tune_len[mdl], tune_len[mdl], tune_eval_size, tune_seed)
+        for a, (mdl, t, m, mu) in arm_info.items()}
+grids = {a: [float(f"{lr * (1 - mu):.6g}") for lr in grid] for a, (_, _, _, mu) in arm_info.items()}
+best, search = tuning.tune(arms, grids, seeds=(tune_seed,), max_extend=max_extend_, jobs=jobs_, desc="05 lr search")
+search["model"], search["tau"], search["method"], search["momentum"] = zip(*search.arm.map(arm_info))
+print(f"{len(search)} tuning runs; best at an edge of its searched range: {int(search.at_edge.sum())}")
 
 # %%
-stal = {t: {"staleness": sn.Uniform(t)} for t in taus_}
-timing_col = f"n={timing_workers} (timing)"
-timing = {timing_col: {"staleness": None, "workers": timing_workers}}
+top = search[search.best].set_index("arm")
+tuned = {}  # (model, τ_max, method) -> (lr, μ)
+for a, (mdl, t, m, mu) in arm_info.items():
+    if m != "momentum":
+        tuned[(mdl, t, m)] = (best[a], 0.0)
+for t in stale_taus:  # the momentum arm: the best (μ, lr) pair, μ = 0 (vanilla's search) included
+    cands = [a for a, (mdl, tt, m, _) in arm_info.items() if mdl == model and tt == t and m in ("vanilla", "momentum")]
+    a = max(cands, key=lambda a: top.loc[a, "val_acc"])
+    tuned[(model, t, "momentum")] = (best[a], arm_info[a][3])
+lr_prac = tuned[(model, 0, "vanilla")][0]
+lr_table = pd.DataFrame([{"model": mdl, "method": m, "tau": t, "lr": lr, "momentum": mu}
+                         for (mdl, t, m), (lr, mu) in tuned.items()])
+print(f"practitioner lr (vanilla, τ_max = 0): {lr_prac:g}")
+lr_table.pivot_table(index=["model", "method"], columns="tau", values=["lr", "momentum"], sort=False)
+
+# %%
+fig, ax = plt.subplots(figsize=(8, 3.8))
+part = search[search.model == model].assign(arm_label=lambda d: d.method + " μ=" + d.momentum.map("{:g}".format))
+sns.lineplot(part, x="lr", y="val_acc", hue="arm_label", style="tau", markers=True, ax=ax)
+ax.set(xscale="log", xlabel="learning rate", ylabel="validation accuracy (tuning run)", title=f"{model}: lr search")
+ax.legend(fontsize="x-small", ncol=2, bbox_to_anchor=(1.02, 1), loc="upper left")
+sn.plotting.save_figure(fig, "05_lr_search");
+
+# %% [markdown]
+# ## Evaluation runs: both views
+#
+# Tuned view: every arm at its own (lr, μ). Practitioner view: vanilla and the primary at vanilla's
+# τ_max = 0 lr. The LeNet subset runs at its own tuned lrs.
+
+# %%
 specs = []
-for m in models:
-    meth = methods_ if m == "lenet" else {k: methods_[k] for k in short_}
-    tau_axis = stal if m == "lenet" else {t: stal[t] for t in mlp_taus if t in stal}
-    specs += ex.product(base_for(m, best_lr[m]), model={m: {}}, method=meth, tau=tau_axis, seed=seed_list)
-    specs += ex.product(base_for(m, best_lr[m]), model={m: {}}, method={k: methods_[k] for k in short_},
-                        tau=timing, seed=seed_list) if m == "lenet" else []
+def add(view, mdl, t, m, lr, mu, seeds):
+    n = steps if mdl == model else confirm_steps
+    specs.extend(({"view": view, "model": mdl, "method": m, "tau": t, "seed": s},
+                  config(mdl, t, m, lr, mu, n, min(eval_every, n), seed=s)) for s in seeds)
+
+for (mdl, t, m), (lr, mu) in tuned.items():
+    add("tuned", mdl, t, m, lr, mu, seeds_p if (mdl == model and t and m in ("vanilla", primary)) else seeds_o)
+for t in stale_taus:
+    for m in ("vanilla", primary):
+        add("practitioner", model, t, m, lr_prac, 0.0, seeds_o)
 res = ex.run_all(specs, jobs=jobs_, desc="05 runs")
 hist, upd = res.history, res.updates
-hist["tau"] = hist["tau"].astype(str)
-upd["tau"] = upd["tau"].astype(str)
-print(f"{len(res)} runs ({res.from_cache} from the cache); diverged: {int(hist.groupby(['model', 'method', 'tau', 'seed']).diverged.any().sum())}")
+keys = ["view", "model", "method", "tau", "seed"]
+fin = ex.final(hist, keys).merge(ex.best_checkpoint(hist, keys).drop(columns="val_acc")
+                                   .rename(columns={"test_acc": "best_val_test_acc"}), on=keys)
+fin = fin.merge(ex.time_to_accuracy(hist, keys, target_acc, x="step").rename(columns={"step": "steps_to_target"}), on=keys)
+print(f"{len(res)} runs ({res.from_cache} from the cache); diverged: {int(fin.diverged.sum())}")
 
 # %% [markdown]
-# ## Test accuracy along the run, one panel per staleness level (LeNet)
+# ## Test accuracy along the run (MLP, tuned view)
 #
-# Mean over seeds, band = ± 1 sd. A run that diverges stops and keeps its last accuracy.
+# Mean over seeds, band = 95 % interval. A diverged run stops and keeps its last accuracy.
 
 # %%
-order = [m for m in all_methods if m in methods_]
-lenet = hist[hist.model == "lenet"]
-g = sns.relplot(lenet, x="step", y="test_acc", hue="method", hue_order=order, col="tau", kind="line", errorbar="sd",
-                col_wrap=3, height=2.8, aspect=1.2, palette=sns.color_palette("tab20", len(order)))
-g.set_titles("τ_max = {col_name}").set(ylim=(0, 1), ylabel="test accuracy", xlabel="server updates")
-g.figure.suptitle(f"LeNet, async SGD, {dataset}", y=1.02, fontsize="medium")
+order = ["vanilla", primary] + alternatives
+mlp_t = hist[(hist.model == model) & (hist.view == "tuned")]
+g = sns.relplot(mlp_t, x="step", y="test_acc", hue="method", hue_order=order, col="tau", kind="line",
+                height=2.8, aspect=1.2)
+g.set_titles("τ_max = {col_name}").set(ylim=(0.5, 1), ylabel="test accuracy", xlabel="server updates")
+g.figure.suptitle(f"{model}, async SGD, each arm at its tuned lr", y=1.03, fontsize="medium")
 sn.plotting.save_figure(g.figure, "05_accuracy_curves");
 
 # %% [markdown]
-# ## Final accuracy: method × staleness (mean ± std over seeds)
+# ## Final accuracy: method × staleness, both views (mean ± sd over seeds)
 
 # %%
-fin = ex.final(hist, ["model", "method", "tau", "seed"], tail=1)
-cols = [str(t) for t in taus_] + [timing_col]
-def heat(model, ax):
-    f = fin[fin.model == model]
+def heat(view, ax):
+    f = fin[(fin.model == model) & (fin.view == view)]
     mean = f.pivot_table(index="method", columns="tau", values="test_acc", aggfunc="mean")
     sd = f.pivot_table(index="method", columns="tau", values="test_acc", aggfunc="std").reindex_like(mean)
-    idx, cs = [m for m in order if m in mean.index], [c for c in cols if c in mean.columns]
-    mean, sd = mean.loc[idx, cs], sd.loc[idx, cs]
-    annot = mean.map("{:.3f}".format) + sd.map(lambda s: "" if np.isnan(s) else f"\n±{s:.3f}")
-    sns.heatmap(mean, annot=annot, fmt="", cmap="viridis", vmin=0.1, vmax=1, ax=ax, annot_kws={"fontsize": 7})
-    ax.set(title=f"{model}: final test accuracy", xlabel="τ_max", ylabel="")
-fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), gridspec_kw={"width_ratios": [3, 1.6]})
-for model, ax in zip(models, axes):
-    heat(model, ax)
+    idx = [m for m in order if m in mean.index]
+    annot = mean.loc[idx].map("{:.3f}".format) + sd.loc[idx].map(lambda s: "" if np.isnan(s) else f"\n±{s:.3f}")
+    sns.heatmap(mean.loc[idx], annot=annot, fmt="", cmap="viridis", vmin=0.8, vmax=1, ax=ax, annot_kws={"fontsize": 8})
+    ax.set(title=f"{model}, {view} view: final test accuracy", xlabel="τ_max", ylabel="")
+
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1.3, 1]})
+for view, ax in zip(["tuned", "practitioner"], axes):
+    heat(view, ax)
 fig.tight_layout()
 sn.plotting.save_figure(fig, "05_final_heatmap");
 
 # %% [markdown]
-# ## Bytes sent against accuracy
+# ## Every metric per arm
 #
-# Sparsification's first purpose is communication: bytes pushed by the workers over the run (dense
-# LeNet gradient = 1.7 MB) against the final accuracy, at every staleness level.
+# Final and best-validation-checkpoint test accuracy (mean over seeds), divergence rate, fraction of
+# runs that reached the target accuracy, and the median number of updates to reach it (censored
+# runs count as later than every run that reached it; ∞ when half or more never did).
 
 # %%
-lf = fin[fin.model == "lenet"].groupby(["method", "tau"], as_index=False)[["test_acc", "bytes_sent"]].mean()
+def metrics(f):
+    return pd.Series({"seeds": len(f), "final acc": f.test_acc.mean(), "best-val acc": f.best_val_test_acc.mean(),
+                      "diverged": f.diverged.mean(), "reached target": f.steps_to_target.notna().mean(),
+                      "median updates to target": ex.censored_median(f.steps_to_target, f.step.max())})
+
+table = fin.groupby(["model", "view", "tau", "method"])[list(fin.columns)].apply(metrics)
+table.round(4)
+
+# %% [markdown]
+# ## Bytes sent against accuracy
+#
+# Sparsification's first purpose is communication: bytes the workers pushed over the run against
+# the final accuracy (tuned view, MLP; dense MLP gradient = 4 MB).
+
+# %%
+lf = fin[(fin.model == model) & (fin.view == "tuned")].groupby(["method", "tau"], as_index=False)[["test_acc", "bytes_sent"]].mean()
 fig, ax = plt.subplots(figsize=(7.5, 4.2))
-sns.scatterplot(lf, x="bytes_sent", y="test_acc", hue="method", hue_order=order, style="tau", s=60, ax=ax,
-                palette=sns.color_palette("tab20", len(order)))
-ax.set(xscale="log", xlabel="bytes pushed over the run", ylabel="final test accuracy", title="LeNet: communication vs accuracy")
-ax.legend(fontsize="x-small", ncol=2, bbox_to_anchor=(1.02, 1), loc="upper left")
+sns.scatterplot(lf, x="bytes_sent", y="test_acc", hue="method", hue_order=order, style="tau", s=70, ax=ax)
+ax.set(xscale="log", xlabel="bytes pushed over the run", ylabel="final test accuracy", title=f"{model}: communication vs accuracy")
+ax.legend(fontsize="x-small", bbox_to_anchor=(1.02, 1), loc="upper left")
 sn.plotting.save_figure(fig, "05_bytes_vs_accuracy");
 
 # %% [markdown]
-# ## Verdicts
+# ## Verdicts, one ledger record per (claim, view, level, comparison)
 #
-# Paired differences of final test accuracy (same seed ⇒ same initial model, same mini-batches, same
-# delay draws), pooled over all staleness levels τ_max > 0 and the timing-emergent setting, with a
-# 95 % t-interval. "Improves" holds if the interval lies above 0; "does not harm" holds if it lies
-# above −margin. The primary sparsifier was fixed before looking at the data.
+# Statistic: the paired difference primary − other of final test accuracy, over the seeds both arms
+# ran. `lr_tuned` in each record holds the lr (and μ) each arm used.
 
 # %%
-stale = fin[(fin.model == "lenet") & (fin.tau != "0")]
-claims = [("v1: improves over vanilla", "vanilla", "improves"),
-          ("v1: improves over the staleness-aware lr", "staleness-aware", "improves"),
-          ("v1: improves over DC-ASGD", "DC-ASGD", "improves"),
-          ("later: does not harm vs vanilla", "vanilla", "does not harm")]
-rows = []
-for claim, other, kind in claims:
-    d = ex.paired_difference(stale, primary, other, column="method", pair_on=("tau", "seed"))
-    rows.append({"claim": claim, "comparison": f"{primary} − {other}", "diff": d["diff"], "ci_low": d["ci_low"],
-                 "ci_high": d["ci_high"], "pairs": d["n"], "verdict": ex.verdict(d, kind, margin)})
-verdicts = pd.DataFrame(rows)
-verdicts.round(4)
+Q_V1 = ("sparsification consistently improves over vanilla SGD and current alternatives to mitigate "
+        "the effects of staleness")
+Q_LATER = "sparsification does not harm SGD under staleness; its effect is negligible compared with vanilla SGD"
+lr_used = {**{("tuned",) + k: v for k, v in tuned.items()},
+           **{("practitioner", model, t, m): (lr_prac, 0.0) for t in stale_taus for m in ("vanilla", primary)}}
+
+def record(claim, view, mdl, t, other):
+    part = fin[(fin.view == view) & (fin.model == mdl) & (fin.tau == t)]
+    d = ex.paired_difference(part, primary, other, column="method", pair_on=("seed",))
+    dv = ex.paired_difference(part, primary, other, column="method", pair_on=("seed",), metric="best_val_test_acc")
+    slug = {"v1": f"v1.vs-{other.lower().replace(' ', '-')}", "later": "later.no-harm"}[claim]
+    where = ("" if view == "tuned" else f".{view}") + ("" if mdl == model else f".{mdl}")
+    return ledger.record(
+        f"05.{slug}{where}.tau{t}", quote=Q_V1 if claim == "v1" else Q_LATER,
+        test=f"{mdl}, τ_max {t}, {view} lr: final test accuracy of {primary} − {other}, paired over seeds",
+        statistic=d["diff"], ci_low=d["ci_low"], ci_high=d["ci_high"], threshold=0.0 if claim == "v1" else -margin,
+        margin=None if claim == "v1" else margin, figures=["05_final_heatmap", "05_accuracy_curves"],
+        runs=2 * d["n"], seeds=d["n"], view=view, model=mdl, tau_max=t, comparison=f"{primary} − {other}",
+        lr_tuned={m: lr_used[(view, mdl, t, m)][0] for m in (primary, other)},
+        momentum_tuned=lr_used[(view, mdl, t, other)][1], best_val_diff=dv["diff"], p=d["p"])
 
 # %%
-rows = []
-for m in [m for m in order if m != "vanilla"]:
-    for tau in ["all τ>0"] + sorted(stale.tau.unique(), key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else 0)):
-        part = stale if tau == "all τ>0" else stale[stale.tau == tau]
-        if m in set(part.method):
-            d = ex.paired_difference(part, m, "vanilla", column="method", pair_on=("tau", "seed"))
-            rows.append({"method": m, "tau": tau, "diff vs vanilla": d["diff"], "ci_low": d["ci_low"], "ci_high": d["ci_high"]})
-per_method = pd.DataFrame(rows)
-per_method.pivot(index="method", columns="tau", values="diff vs vanilla").loc[:, lambda t: ["all τ>0"] + [c for c in t.columns if c != "all τ>0"]].round(3)
-
-# %%
-holds = dict(zip(verdicts.claim, verdicts.verdict))
-v1 = all(holds[c] == "holds" for c, _, k in claims if k == "improves")
-later = holds["later: does not harm vs vanilla"] == "holds"
-print(f"v1 claim (improves over vanilla and the remedies): {'SUPPORTED' if v1 else 'NOT supported'}")
-print(f"later claim (does not harm): {'SUPPORTED' if later else 'NOT supported'} (margin {margin})")
-
+per_level = [record("v1", "tuned", model, t, o) for t in stale_taus for o in ["vanilla"] + alternatives]
+per_level += [record("later", "tuned", model, t, "vanilla") for t in stale_taus]
+per_level += [record(c, "practitioner", model, t, "vanilla") for t in stale_taus for c in ("v1", "later")]
+per_level += [record(c, "tuned", confirm_model, t, "vanilla") for t in confirm_taus_ for c in ("v1", "later")]
+print(len(per_level), "per-level records")
 
 # %% [markdown]
-# **Reading the verdict.** The cell above states which claim the data of *this* run support; the
-# tables give the size of every effect. Things to keep in mind: (i) the learning rate was tuned at
-# τ = 0 for vanilla SGD and kept; at large τ_max vanilla SGD may diverge, and any method that damps
-# the step (error-feedback sparsification delays and spreads updates; the staleness-aware rule divides
-# the step) then "wins" by not diverging — that is a step-size effect, visible in the heatmap, and a
-# re-tuned vanilla lr could remove it; (ii) with 200 updates the runs are short: these are
-# early-training accuracies on the offline 8k/2k split, not converged ones; (iii) paper 1's own
-# settings are unknown, so this tests the claim, not the paper's exact experiment.
+# ### Across levels (intersection–union)
+
+# %%
+def overall(id, prefix_ids, quote, threshold, test):
+    recs = [r for r in per_level if any(r["id"] == p for p in prefix_ids)]
+    s, lo, hi = ex.intersection_union(*zip(*[(r["statistic"], r["ci_low"], r["ci_high"]) for r in recs]))
+    return ledger.record(id, quote=quote, test=test, statistic=s, ci_low=lo, ci_high=hi, threshold=threshold,
+                         margin=None if threshold == 0 else margin, figures=["05_final_heatmap"],
+                         runs=sum(r["runs"] for r in recs), seeds=min(r["seeds"] for r in recs),
+                         levels=[r["id"] for r in recs], level_verdicts=[r["verdict"] for r in recs])
+
+iu = "intersection–union over τ_max " + ", ".join(map(str, stale_taus)) + ": the smallest per-level difference"
+ids = lambda slug, where="": [f"05.{slug}{where}.tau{t}" for t in stale_taus]
+overall("05.v1.vs-vanilla.all-levels", ids("v1.vs-vanilla"), Q_V1, 0.0, f"{model}, tuned: {iu}, vs vanilla")
+overall("05.v1.all-levels", [i for o in ["vanilla"] + alternatives for i in ids(f"v1.vs-{o.lower()}")], Q_V1, 0.0,
+        f"{model}, tuned: {iu}, over vanilla and every alternative")
+overall("05.later.no-harm.all-levels", ids("later.no-harm"), Q_LATER, -margin, f"{model}, tuned: {iu}, non-inferiority")
+overall("05.v1.vs-vanilla.practitioner.all-levels", ids("v1.vs-vanilla", ".practitioner"), Q_V1, 0.0,
+        f"{model}, practitioner lr: {iu}, vs vanilla")
+overall("05.later.no-harm.practitioner.all-levels", ids("later.no-harm", ".practitioner"), Q_LATER, -margin,
+        f"{model}, practitioner lr: {iu}, non-inferiority")
+ledger.frame()
+
+# %% [markdown]
+# ## What the data say
+#
+# Printed from the ledger and the tables above (nothing typed by hand).
+
+# %%
+R = ledger.records
+for key, label in [("05.v1.all-levels", "v1, improves over vanilla AND every alternative at every level"),
+                   ("05.v1.vs-vanilla.all-levels", "v1, improves over vanilla at every level"),
+                   ("05.later.no-harm.all-levels", f"later, does not harm (margin {margin:.4f}) at every level"),
+                   ("05.v1.vs-vanilla.practitioner.all-levels", "v1 vs vanilla, practitioner lr"),
+                   ("05.later.no-harm.practitioner.all-levels", "later, practitioner lr")]:
+    r = R[key]
+    print(f"{label}: {r['verdict'].upper()}; per level: " + ", ".join(f"{i.split('.')[-1]} {v}" for i, v in zip(r["levels"], r["level_verdicts"])))
+for r in per_level:
+    print(f"  {r['id']:<42} {r['statistic']:+.4f} [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] {r['verdict']:<12} lr {r['lr_tuned']}")
+div = fin.groupby(["view", "tau", "method"]).diverged.mean().unstack("method").round(2)
+print("divergence rate by view and level:\n" + div.to_string())
+
+# %% [markdown]
+# **Reading it.** The lines above are this run's verdicts. The tuned view is the fair question
+# (does sparsification beat each method *at that method's best step size*?); the practitioner view
+# repeats the old experiment's question (one lr, tuned without staleness). When the two views
+# disagree — a difference that holds only with the fixed lr — the effect is the step size, not
+# sparsification; the divergence rates printed above show whether vanilla SGD at the practitioner
+# lr was lost to instability. "Consistently" is read per level: one failing level makes the
+# v1 claim fail, one undecided level leaves it inconclusive. Caveats: the models, staleness model
+# and density of paper 1 are unknown; tuning runs are shorter than evaluation runs; the LeNet subset
+# is confirmatory and covers one level, not the grid.
 
 # %% [markdown]
 # ## Explore the cached runs, or train one more
 #
-# `curves` picks among the runs above (no training); `train_one` trains one configuration on a button
-# press (cached afterwards).
+# `curves` picks among the runs above (no training); `train_one` trains one configuration on a
+# button press (cached afterwards).
 
 # %%
-def curves(model="lenet", tau=str(taus_[-1]), methods=tuple(short_methods)):
-    d = hist[(hist.model == model) & (hist.tau == tau) & hist.method.isin(methods)]
+def curves(view="tuned", tau=stale_taus[-1], methods_shown=tuple(order)):
+    d = hist[(hist.model == model) & (hist.view == view) & (hist.tau == tau) & hist.method.isin(methods_shown)]
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     if len(d):
-        sns.lineplot(d, x="step", y="test_acc", hue="method", errorbar="sd", ax=ax)
-    ax.set(title=f"{model}, τ_max = {tau} (cached runs)", ylim=(0, 1), ylabel="test accuracy")
+        sns.lineplot(d, x="step", y="test_acc", hue="method", ax=ax)
+    ax.set(title=f"{model}, {view} view, τ_max = {tau} (cached runs)", ylim=(0.5, 1), ylabel="test accuracy")
     return fig
 
 curves();
 
 # %%
-sn.widgets.panel(curves, model=models, tau=sorted(hist.tau.unique()),
-                 methods=[tuple(short_methods), tuple(order), tuple(m for m in order if "top-k" in m)])
+sn.widgets.panel(curves, view=["tuned", "practitioner"], tau=taus_, methods_shown=[tuple(order), ("vanilla", primary)])
 
 
 # %%
-def train_one(method=primary, tau_max=8, lr=best_lr["lenet"], steps=steps_):
-    cfg = base_for("lenet", lr).replace(staleness=sn.Uniform(tau_max), steps=steps, **all_methods[method])
-    h = sn.simulate(cfg)
+def train_one(method=primary, tau_max=8, lr=lr_prac, mu=0.0, n=40):
+    h = sn.simulate(config(model, tau_max, method, lr, mu, n, n))
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
     ax.plot(h.step, h.test_acc, marker="o")
-    ax.set(title=f"{method}, τ_max = {tau_max}, lr = {lr:g}", ylim=(0, 1), xlabel="server updates", ylabel="test accuracy")
+    ax.set(title=f"{method}, τ_max = {tau_max}, lr = {lr:g}, μ = {mu:g}", ylim=(0, 1), xlabel="server updates",
+           ylabel="test accuracy")
     return fig
 
-train_one(steps=20);
+train_one(n=20);
 
 # %%
-sn.widgets.panel(train_one, run_button=True, method=list(all_methods), tau_max=(0, 64, 1), lr=(0.01, 0.5, 0.01),
-                 steps=(20, 400, 20))
+sn.widgets.panel(train_one, run_button=True, method=list(methods) + ["momentum"], tau_max=(0, 64, 1),
+                 lr=(0.01, 2.0, 0.01), mu=(0.0, 0.9, 0.1), n=(20, 660, 20))
 
 # %% [markdown]
 # ## Checks (what must hold whatever the verdict)
 #
-# 1. Async SGD with τ = 0 is sequential SGD: it equals a synchronous run with one worker on the same
-#    seed (within noise; here it is in fact identical).
-# 2. At τ = 0 every method beats chance (10 %) by a wide margin.
+# 1. Async SGD with τ = 0 is sequential SGD: it equals a synchronous run with one worker on the same seed.
+# 2. At τ_max = 0 every arm beats chance by a wide margin (`sanity_acc`) — a bug check.
 # 3. The staleness the runs applied matches the configured distribution: at steps t ≥ τ_max it is
-#    uniform on {0, …, τ_max} (χ² test over the seeds; all methods of a seed share the same delay
-#    draws) and never exceeds τ_max; in
-#    the timing-emergent setting its mean is n − 1 (every push finds the n − 1 other workers' pushes
-#    applied since its read, in steady state).
+#    uniform on {0, …, τ_max} (χ² test; all methods of a seed share the delay draws) and never
+#    exceeds τ_max; with n workers of random speed and no synthetic delay its mean is n − 1.
+# 4. The protocol ran as registered: seed counts, every ledger record with a finite interval,
+#    the across-level verdicts re-derived from the per-level ones.
 
 # %%
-cfg0 = base_for("lenet", best_lr["lenet"]).replace(seed=seed_list[0])
+cfg0 = config(model, 0, "vanilla", lr_prac, n=40, every=20, size=500)
 sync, asyn = [r.history for r in ex.run_all([({}, cfg0.replace(protocol="sync", staleness=None, workers=1)),
                                                 ({}, cfg0)], progress=False).runs]
 diff = float(np.abs(sync.test_acc.to_numpy() - asyn.test_acc.to_numpy()).max())
 print(f"max |accuracy difference| async τ=0 vs sync n=1: {diff:.4f}")
 assert diff <= 0.01
+at0 = fin[fin.tau == 0].groupby(["model", "method"]).test_acc.mean()
+print(at0.round(4).to_string())
+assert (at0 > sanity_acc).all()
 
 # %%
-at0 = fin[fin.tau == "0"].groupby(["model", "method"]).test_acc.mean()
-print(at0.round(3).to_string())
-assert (at0 >= 0.3).all(), "some method is not clearly above chance at τ = 0"
-assert at0.median() >= 0.6
-
-# %%
-one = upd[(upd.model == "lenet") & (upd.method == "vanilla")]  # other methods share these draws (same seeds)
-for t in [t for t in taus_ if t > 0]:
-    s = one[(one.tau == str(t)) & (one.step >= t)].staleness.to_numpy()
-    observed = np.bincount(s, minlength=t + 1)
-    p = stats.chisquare(observed, len(s) * sn.Uniform(t).pmf()).pvalue
+one = upd[(upd.model == model) & (upd.method == "vanilla") & (upd.view == "tuned")]
+for t in stale_taus:
+    s = one[(one.tau == t) & (one.step >= t)].staleness.to_numpy()
+    p = stats.chisquare(np.bincount(s, minlength=t + 1), len(s) * sn.Uniform(t).pmf()).pvalue
     print(f"τ_max = {t}: {len(s)} draws, mean {s.mean():.2f} (expected {t / 2:.1f}), χ² p = {p:.3f}")
     assert s.max() <= t and p > 1e-3
-emerg = one[(one.tau == timing_col) & (one.step >= timing_workers)].staleness
-print(f"timing-emergent: mean staleness {emerg.mean():.2f} (n − 1 = {timing_workers - 1})")
+emerg = ex.run_all([({}, config(model, 0, "vanilla", lr_prac, n=sn.paths.pick(200, 60), every=200, size=200)
+                         .replace(staleness=None, workers=timing_workers))], progress=False).updates
+emerg = emerg[emerg.step >= timing_workers].staleness
+print(f"timing-emergent, n = {timing_workers}: mean staleness {emerg.mean():.2f} (n − 1 = {timing_workers - 1})")
 assert abs(emerg.mean() - (timing_workers - 1)) <= 0.5
+
+# %%
+for r in per_level:
+    want = len(seeds_p) if (r["view"] == "tuned" and r["model"] == model and r["comparison"].endswith("vanilla")) else len(seeds_o)
+    assert r["seeds"] == want, (r["id"], r["seeds"], want)
+    assert math.isfinite(r["ci_low"]) and math.isfinite(r["ci_high"]), r["id"]
+for key, r in R.items():
+    if "levels" in r:
+        vs = [R[i]["verdict"] for i in r["levels"]]
+        rule = "holds" if all(v == "holds" for v in vs) else "fails" if "fails" in vs else "inconclusive"
+        assert r["verdict"] == rule == claims.verdict(r["ci_low"], r["ci_high"], r["threshold"]), key
+assert len(R) == len(per_level) + 5
+assert quick or (len(seeds_p) >= 10 and len(seeds_o) >= 5 and steps >= 3 * epoch)

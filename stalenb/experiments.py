@@ -350,3 +350,80 @@ def backup_specs(base: Config, workers, k_fractions=(0.0, 0.25, 0.5), stale_mass
                           "lag_weight": cfg.lag_weights[0] if family == "reuse" else math.nan, "seed": seed}
                 specs.append((labels, cfg.replace(seed=seed)))
     return specs
+
+
+# -- fair-comparison helpers (notebook 05) ------------------------------------------------------------
+def best_checkpoint(history: pd.DataFrame, by, select: str = "val_acc", report: str = "test_acc") -> pd.DataFrame:
+    """Per run: ``report`` at the evaluation row where ``select`` is largest (early stopping on the
+    validation split; the test digits never choose the checkpoint). Ties go to the earliest row;
+    rows with a NaN ``select`` (a diverged last row) are never chosen unless all are NaN.
+
+    Example:
+        >>> h = pd.DataFrame({"run": ["a"] * 3, "val_acc": [0.5, 0.9, 0.8], "test_acc": [0.4, 0.85, 0.9]})
+        >>> best_checkpoint(h, ["run"]).test_acc.item()
+        0.85
+    """
+    rows = []
+    for key, grp in history.groupby(list(by), sort=False):
+        sel = grp[select].to_numpy(dtype=float)
+        i = int(np.nanargmax(sel)) if np.isfinite(sel).any() else len(sel) - 1
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append({**dict(zip(by, key)), report: float(grp[report].iloc[i]), select: float(sel[i])})
+    return pd.DataFrame(rows)
+
+
+def binomial_margin(accuracy: float, n: int, multiple: float = 2.0) -> float:
+    """``multiple`` standard errors of an accuracy measured on ``n`` test digits:
+    ``multiple · sqrt(p (1 − p) / n)`` — a non-inferiority margin tied to what the test set can resolve.
+
+    Example:
+        >>> round(binomial_margin(0.97, 2000), 5)
+        0.00763
+    """
+    if not 0 < accuracy < 1 or int(n) < 1 or not multiple > 0:
+        raise ValueError(f"need 0 < accuracy < 1, n >= 1, multiple > 0; got {accuracy}, {n}, {multiple}")
+    return float(multiple * math.sqrt(accuracy * (1 - accuracy) / int(n)))
+
+
+def intersection_union(statistics, lows, highs) -> tuple[float, float, float]:
+    """One interval for "the claim holds at every level" (an intersection–union test).
+
+    The claim holds everywhere iff the smallest per-level effect clears the threshold. With each
+    level's interval ``[low_i, high_i]``, returns ``(min statistic, min low, min high)``: against a
+    threshold with ``better="above"`` its verdict is *holds* iff every level holds (min low above),
+    *fails* iff some level fails (its high, hence min high, below), else *inconclusive*. No
+    multiplicity correction is needed for *holds* (Berger 1982: each level tested at 5 % gives a
+    5 % test of the intersection).
+
+    Example:
+        >>> intersection_union([0.02, 0.01], [0.01, -0.01], [0.03, 0.03])
+        (0.01, -0.01, 0.03)
+    """
+    s, lo, hi = (np.asarray(v, dtype=float) for v in (statistics, lows, highs))
+    if not len(s) or not len(s) == len(lo) == len(hi):
+        raise ValueError("need one statistic, low and high per level (at least one level)")
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        return float(np.min(s)), math.nan, math.nan
+    return float(np.min(s)), float(np.min(lo)), float(np.min(hi))
+
+
+def censored_median(values, limit: float) -> float:
+    """Median of times-to-target where NaN means "not reached by ``limit``" (right-censored).
+
+    Censored runs count as later than every observed time; the median is ``inf`` when half or more
+    of the runs never reached the target.
+
+    Example:
+        >>> censored_median([100, 200, float("nan")], 660)
+        200.0
+        >>> censored_median([100, float("nan"), float("nan")], 660)
+        inf
+    """
+    v = np.asarray(values, dtype=float)
+    if not len(v):
+        return math.nan
+    v = np.where(np.isfinite(v) & (v <= limit), v, np.inf)
+    v.sort()
+    n = len(v)
+    mid = v[(n - 1) // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
+    return float(mid)

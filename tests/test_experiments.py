@@ -138,3 +138,38 @@ def test_run_all_in_worker_processes_fills_the_cache(tmp_cache):
     res = ex.run_all(specs, jobs=2, progress=False)
     assert res.from_cache == 2  # computed by the two processes, read back here
     assert len(list(tmp_cache.glob("run-*.npz"))) == 2
+
+
+def test_best_checkpoint_picks_the_validation_maximum_not_the_test_one():
+    h = pd.DataFrame({"run": ["a"] * 4 + ["b"] * 3,
+                      "val_acc": [0.2, 0.9, 0.9, 0.7, 0.5, 0.6, np.nan],
+                      "test_acc": [0.1, 0.8, 0.95, 0.99, 0.4, 0.55, 0.1]})
+    b = ex.best_checkpoint(h, ["run"]).set_index("run")
+    assert b.loc["a", "test_acc"] == 0.8  # first of the tied validation maxima, not the test maximum 0.99
+    assert b.loc["b", "test_acc"] == 0.55 and b.loc["b", "val_acc"] == 0.6  # NaN (diverged) row skipped
+
+
+def test_binomial_margin_by_hand():
+    assert ex.binomial_margin(0.97, 2000) == pytest.approx(2 * math.sqrt(0.97 * 0.03 / 2000))
+    assert ex.binomial_margin(0.5, 100, 1.0) == pytest.approx(0.05)
+    with pytest.raises(ValueError):
+        ex.binomial_margin(1.0, 100)
+
+
+def test_intersection_union_verdicts_follow_the_rule():
+    from stalenb.claims import verdict as v
+    all_hold = ex.intersection_union([0.03, 0.02], [0.01, 0.005], [0.05, 0.04])
+    one_fails = ex.intersection_union([0.03, -0.02], [0.01, -0.03], [0.05, -0.01])
+    one_open = ex.intersection_union([0.03, 0.01], [0.01, -0.01], [0.05, 0.03])
+    assert v(*all_hold[1:], threshold=0.0) == "holds"
+    assert v(*one_fails[1:], threshold=0.0) == "fails"
+    assert v(*one_open[1:], threshold=0.0) == "inconclusive"
+    assert one_fails == (-0.02, -0.03, -0.01)
+    assert math.isnan(ex.intersection_union([0.1], [math.nan], [0.2])[1])
+
+
+def test_censored_median_counts_unreached_runs_as_late():
+    assert ex.censored_median([300, 100, 200], 660) == 200.0
+    assert ex.censored_median([100, 200, math.nan, math.nan], 660) == math.inf
+    assert ex.censored_median([100, 200, 300, math.nan], 660) == 250.0
+    assert ex.censored_median([100, 900, 50], 660) == 100.0  # beyond the limit = censored
