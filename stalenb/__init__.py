@@ -11,9 +11,7 @@ Public API (docs/design.md §S3):
 
 __version__ = "0.1.0"
 
-from . import (  # noqa: E402
-    compress, data, models, objectives, paths, plotting, rates, rules, staleness, theory, timing, widgets,
-)
+from . import compress, data, models, objectives, paths, rates, rules, staleness, theory, timing  # noqa: E402
 from .config import Config  # noqa: E402
 from .engine import Run, run, simulate  # noqa: E402
 from .gradients import NeuralNet, Quadratic  # noqa: E402
@@ -29,9 +27,14 @@ __all__ = [
 ]
 
 
+# Loaded on first attribute access: they pull in seaborn, ipywidgets or scipy.stats (seconds at
+# import, and every torch.distributed rank imports stalenb).
+LAZY = ("experiments", "plotting", "speedup", "widgets")
+
+
 def __getattr__(name):
-    """``sn.experiments`` and ``sn.speedup`` load on first use (scipy.stats costs ~1 s at import)."""
-    if name in ("experiments", "speedup"):
+    """``sn.plotting``, ``sn.widgets``, ``sn.experiments``, ``sn.speedup`` load on first use."""
+    if name in LAZY:
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
