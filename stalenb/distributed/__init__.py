@@ -35,12 +35,12 @@ from __future__ import annotations
 import pandas as pd
 
 from .launcher import DistributedError, free_port, launch
-from .measure import fit_timing, simulated_twin, staleness_summary
+from .measure import fit_timing, simulated_twin, staleness_gap, staleness_summary
 from .ps import EXTRA_COLUMNS
 from .wire import PeerLost
 
 __all__ = ["run", "launch", "DistributedError", "PeerLost", "free_port", "EXTRA_COLUMNS", "fit_timing",
-           "simulated_twin", "staleness_summary"]
+           "simulated_twin", "staleness_gap", "staleness_summary"]
 
 
 def run(config, *, slowdown=None, timeout: float = 60.0, addr: str = "127.0.0.1", port=None,
