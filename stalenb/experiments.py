@@ -21,8 +21,10 @@ sparsifiers and the staleness remedies it compares against, ``docs/research.md``
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -167,12 +169,17 @@ def run_all(specs, *, jobs: int = 1, progress: bool | None = None, desc: str = "
             ``future.result()`` (submitit's ``AutoExecutor`` for SLURM). Each task computes one run
             single-threaded and writes it into this process's cache folder, which the workers
             must therefore see (a shared filesystem on a cluster); this process then reads them.
+            Default: a Dask cluster when ``$STALENB_DASK`` holds its scheduler's address (so
+            ``STALENB_DASK=tcp://host:8786 make reproduce`` spreads every notebook's grid), else
+            ``jobs`` local processes.
     """
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
     if executor is not None and not callable(getattr(executor, "submit", None)):
         raise TypeError(f"executor must have a submit(fn, *args) method, got {executor!r}")
     bar = {} if progress is None else {"disable": not progress}
+    if executor is None and os.environ.get("STALENB_DASK"):
+        executor = _dask_executor(os.environ["STALENB_DASK"])
     if executor is not None:
         _compute(executor, _missing(specs), bar, f"{desc} (executor)")
     elif jobs > 1:
@@ -203,8 +210,6 @@ def single_thread():
 
 def _run_one(config: Config, cache_dir: str | None = None) -> bool:
     """Compute one run into the cache (``cache_dir``: the caller's folder, seen by this worker)."""
-    import os
-
     before = os.environ.get("STALENB_CACHE")
     if cache_dir is not None:
         os.environ["STALENB_CACHE"] = cache_dir
@@ -217,6 +222,14 @@ def _run_one(config: Config, cache_dir: str | None = None) -> bool:
                 os.environ.pop("STALENB_CACHE", None)
             else:
                 os.environ["STALENB_CACHE"] = before
+
+
+@functools.cache
+def _dask_executor(address: str):
+    """The executor of a Dask client connected to ``address`` (one client per process)."""
+    from distributed import Client
+
+    return Client(address).get_executor()
 
 
 def _missing(specs) -> list[Config]:

@@ -25,6 +25,12 @@ def test_dask_cluster_fills_the_cache_with_the_runs_of_jobs_1(tmp_path, monkeypa
                                   host="127.0.0.1") as cluster, distributed.Client(cluster) as client:
         on_cluster = ex.run_all(SPECS, executor=client.get_executor(), progress=False)
         seen = {w["id"] for w in client.scheduler_info()["workers"].values()}
+        # the same cluster by address, as `STALENB_DASK=tcp://... make reproduce` uses it
+        monkeypatch.setenv("STALENB_CACHE", str(tmp_path / "by-address"))
+        monkeypatch.setenv("STALENB_DASK", cluster.scheduler_address)
+        by_address = ex.run_all(SPECS[:2], progress=False)
+        monkeypatch.delenv("STALENB_DASK")
+    assert by_address.from_cache == 2 and len(list((tmp_path / "by-address").glob("run-*.npz"))) == 2
     assert on_cluster.from_cache == len(SPECS) == 4  # all computed on the workers, read back here
     assert len(list((tmp_path / "cluster").glob("run-*.npz"))) == 4
     assert len(seen) == 2
