@@ -167,15 +167,17 @@ pd.DataFrame(gaps).T[["mean_measured", "mean_simulated", "diff", "abs_diff_ci", 
 # %%
 for name, g in gaps.items():
     tag, figure = name.split()[-1], "08_staleness_" + name.split()[-1]
-    common = dict(test=f"{name}: staleness of the applied gradients of one real run (1 server + {workers} workers) "
-                       f"and of its simulated twin (timing fitted to the run), {resamples} block-bootstrap resamples",
-                  quote="measured staleness histogram vs the simulated one", figures=[figure], runs=2, seeds=1,
+    what = (f"staleness of the applied gradients of one real {name} run (1 server + {workers} workers) and of its "
+            f"simulated twin (timing fitted to the run); 95 % block-bootstrap interval, {n_block}-step blocks")
+    common = dict(quote="measured staleness histogram vs the simulated one", figures=[figure], runs=2, seeds=1,
                   gradients_measured=g["gradients"][0], gradients_simulated=g["gradients"][1], block=n_block)
-    ledger.record(f"08.staleness-mean.{tag}", statistic=g["abs_diff"], ci_low=g["abs_diff_ci"][0],
-                  ci_high=g["abs_diff_ci"][1], threshold=mean_tolerance, better="below",
-                  mean_measured=g["mean_measured"], mean_simulated=g["mean_simulated"], diff=g["diff"], **common)
-    ledger.record(f"08.staleness-tv.{tag}", statistic=g["tv"], ci_low=g["tv_ci"][0], ci_high=g["tv_ci"][1],
-                  threshold=tv_tolerance, better="below", **common)
+    ledger.record(f"08.staleness-mean.{tag}", test="|mean measured − mean simulated| " + what,
+                  statistic=g["abs_diff"], ci_low=g["abs_diff_ci"][0], ci_high=g["abs_diff_ci"][1],
+                  threshold=mean_tolerance, better="below", mean_measured=g["mean_measured"],
+                  mean_simulated=g["mean_simulated"], diff=g["diff"], **common)
+    ledger.record(f"08.staleness-tv.{tag}", test="total-variation distance between the distributions of the " + what,
+                  statistic=g["tv"], ci_low=g["tv_ci"][0], ci_high=g["tv_ci"][1], threshold=tv_tolerance,
+                  better="below", **common)
 ledger.frame()
 
 # %% [markdown]

@@ -21,7 +21,6 @@ sparsifiers and the staleness remedies it compares against, ``docs/research.md``
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
 import math
 import os
@@ -179,8 +178,11 @@ def run_all(specs, *, jobs: int = 1, progress: bool | None = None, desc: str = "
         raise TypeError(f"executor must have a submit(fn, *args) method, got {executor!r}")
     bar = {} if progress is None else {"disable": not progress}
     if executor is None and os.environ.get("STALENB_DASK"):
-        executor = _dask_executor(os.environ["STALENB_DASK"])
-    if executor is not None:
+        from distributed import Client
+
+        with Client(os.environ["STALENB_DASK"]) as client:
+            _compute(client.get_executor(), _missing(specs), bar, f"{desc} (Dask)")
+    elif executor is not None:
         _compute(executor, _missing(specs), bar, f"{desc} (executor)")
     elif jobs > 1:
         _prefill(specs, jobs, bar, desc)
@@ -222,14 +224,6 @@ def _run_one(config: Config, cache_dir: str | None = None) -> bool:
                 os.environ.pop("STALENB_CACHE", None)
             else:
                 os.environ["STALENB_CACHE"] = before
-
-
-@functools.cache
-def _dask_executor(address: str):
-    """The executor of a Dask client connected to ``address`` (one client per process)."""
-    from distributed import Client
-
-    return Client(address).get_executor()
 
 
 def _missing(specs) -> list[Config]:
