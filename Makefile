@@ -11,7 +11,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv data browser test test-unit test-notebooks reproduce reproduce-quick report bench notebooks strip clean-cache
+.PHONY: help venv data browser lint test test-unit test-notebooks reproduce reproduce-quick report bench notebooks strip lock clean-cache
 
 help:
 	@echo "make reproduce   run every notebook in order (paper profile), write figures/"
@@ -22,7 +22,7 @@ help:
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q -e ".[notebooks,cluster,test]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -39,7 +39,10 @@ browser:
 	  echo "installing Debian chromium (needs root + apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: venv data browser
+lint: venv
+	$(BIN)/ruff check stalenb tests notebooks
+
+test: venv data browser lint
 	STALENB_QUICK=1 TQDM_DISABLE=1 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider
 
 test-unit: venv data
@@ -69,6 +72,11 @@ notebooks: venv
 # Strip notebook outputs (tags are kept); CI checks with nbstripout --verify.
 strip: venv
 	$(BIN)/nbstripout notebooks/*.ipynb
+
+# requirements-lock.txt: the exact versions of the dependency closure of stalenb[notebooks,cluster,test]
+# in this .venv (the versions behind the committed figures/ and claims). Regenerate after an upgrade.
+lock: venv
+	$(BIN)/python tools/lock.py > requirements-lock.txt
 
 clean-cache:
 	rm -rf cache build

@@ -24,14 +24,23 @@
 # slowdown model (common random numbers: worker w's j-th job gets the same slowdown as in
 # `stalenb.simulate`).
 #
-# What this notebook checks, each with an `assert` at the end:
+# What this notebook checks:
 #
-# 1. every protocol trains (loss goes down) and every worker contributes;
-# 2. `sync` has staleness 0; `k-of-n drop` applies exactly k gradients per round; `k-of-n reuse`
-#    loses none (every gradient that arrives is applied);
-# 3. **measured vs simulated staleness**: a timing model fitted to the measured compute and transfer
-#    times (`stalenb.distributed.fit_timing`) makes the simulator reproduce the measured staleness
-#    distribution of `async` and `k-of-n reuse` (mean within `staleness_tolerance`).
+# 1. invariants, each with an `assert` at the end: every protocol trains (loss goes down) and every
+#    worker contributes; `sync` has staleness 0; `k-of-n drop` applies exactly k gradients per round;
+#    `k-of-n reuse` loses none (every gradient that arrives is applied);
+# 2. **the claim, recorded in the ledger: the simulator's staleness matches real processes.** The
+#    design asks for the "measured staleness histogram vs the simulated one" (docs/design.md §S4), and
+#    the simulator's conclusions in 05–07 rest on its staleness being the one a real cluster produces
+#    (docs/design.md §S7, one server, two drivers). A timing model fitted to the measured compute and
+#    transfer times (`stalenb.distributed.fit_timing`) drives the simulated twin of each real run;
+#    for `async` and `k-of-n reuse` (the protocols whose staleness varies) we compare
+#    - the mean staleness: |measured − simulated| must stay below `mean_tolerance`,
+#    - the whole distribution: the total-variation distance must stay below `tv_tolerance`,
+#
+#    each with a 95 % moving-block bootstrap interval (`stalenb.distributed.staleness_gap`; blocks of
+#    server steps, since one straggler delays several successive gradients). Verdicts: *holds* when
+#    the interval lies below the tolerance, *fails* when it lies above, *inconclusive* otherwise.
 
 # %% tags=["parameters"]
 workers = 3                 # worker processes (plus one server process)
@@ -45,13 +54,18 @@ eval_size = 500             # test digits per evaluation
 eval_every = 10             # evaluate every this many updates
 straggler_p = 0.25          # probability that a job is slowed down (Straggler slowdown model)
 straggler_factor = 4.0      # slowdown factor of a straggling job
-staleness_tolerance = 1.0   # allowed |mean measured − mean simulated| staleness (updates)
+mean_tolerance = 0.5        # largest |mean measured − mean simulated| staleness, in updates: half an update, so both means round to one lag
+tv_tolerance = 0.25         # largest total-variation distance: under a quarter of the gradients at another lag (sampling noise alone is about 0.1 here)
+block = 20                  # server steps per bootstrap block: several straggler episodes (a slowed job spans about 4 async updates)
+quick_block = 10            # server steps per bootstrap block in the quick profile (4 blocks of its 40 steps)
+resamples = 2000            # bootstrap resamples: percentile ends stable to about 0.01
 seed = 0                    # seeds model, batches and slowdown draws
 timeout = 60                # seconds of silence before a run is ended with an error
 remeasure = False           # True: launch the processes again instead of loading the last measurement
 
 # %%
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
@@ -61,7 +75,8 @@ import stalenb.distributed as sd
 
 torch.set_num_threads(1)  # the worker processes use one thread each; so does the simulator here
 sn.plotting.set_style()
-n_steps = sn.paths.pick(steps, quick_steps)
+ledger = sn.claims.Ledger("08", source="docs/design.md §S4 (08_real_distributed) and §S7 (one server, two drivers)")
+n_steps, n_block = sn.paths.pick(steps, quick_steps), sn.paths.pick(block, quick_block)
 base = sn.Config(workers=workers, k=k, steps=n_steps, batch_size=batch_size, lr=lr, train_size=train_size,
                  eval_size=eval_size, eval_every=eval_every, seed=seed,
                  timing=sn.Timing(slowdown=sn.timing.Straggler(straggler_p, straggler_factor)))
@@ -138,6 +153,34 @@ fig = plot_staleness("k-of-n reuse")
 sn.plotting.save_figure(fig, "08_staleness_reuse");
 
 # %% [markdown]
+# ## Does the simulator's staleness match the real processes?
+#
+# One record per protocol and statistic. The real processes share 2 CPU cores (4 processes), so the
+# operating system's scheduling adds delays the fitted timing model does not contain: a *fails*
+# here measures that gap, not a bug in either driver.
+
+# %%
+gaps = {name: sd.staleness_gap(runs[name], twins[name], block=n_block, resamples=resamples, seed=seed)
+        for name in ("async", "k-of-n reuse")}
+pd.DataFrame(gaps).T[["mean_measured", "mean_simulated", "diff", "abs_diff_ci", "tv", "tv_ci", "gradients"]]
+
+# %%
+for name, g in gaps.items():
+    tag, figure = name.split()[-1], "08_staleness_" + name.split()[-1]
+    what = (f"staleness of the applied gradients of one real {name} run (1 server + {workers} workers) and of its "
+            f"simulated twin (timing fitted to the run); 95 % block-bootstrap interval, {n_block}-step blocks")
+    common = dict(quote="measured staleness histogram vs the simulated one", figures=[figure], runs=2, seeds=1,
+                  gradients_measured=g["gradients"][0], gradients_simulated=g["gradients"][1], block=n_block)
+    ledger.record(f"08.staleness-mean.{tag}", test="|mean measured − mean simulated| " + what,
+                  statistic=g["abs_diff"], ci_low=g["abs_diff_ci"][0], ci_high=g["abs_diff_ci"][1],
+                  threshold=mean_tolerance, better="below", mean_measured=g["mean_measured"],
+                  mean_simulated=g["mean_simulated"], diff=g["diff"], **common)
+    ledger.record(f"08.staleness-tv.{tag}", test="total-variation distance between the distributions of the " + what,
+                  statistic=g["tv"], ci_low=g["tv_ci"][0], ci_high=g["tv_ci"][1], threshold=tv_tolerance,
+                  better="below", **common)
+ledger.frame()
+
+# %% [markdown]
 # Browse the four runs (no training happens here: the slider picks among the finished runs).
 
 # %%
@@ -158,6 +201,11 @@ reuse = runs["k-of-n reuse"]
 assert reuse.updates["applied"].all() and reuse.history["dropped"].iloc[-1] == 0  # reuse lost none
 
 # %%
-for name in ("async", "k-of-n reuse"):
-    measured, simulated = comparison.loc[(name, "measured"), "mean"], comparison.loc[(name, "simulated"), "mean"]
-    assert abs(measured - simulated) <= staleness_tolerance, (name, measured, simulated)
+expected = {f"08.staleness-{stat}.{tag}" for stat in ("mean", "tv") for tag in ("async", "reuse")}
+assert set(ledger.records) == expected
+for rec in ledger.records.values():
+    assert all(np.isfinite([rec["statistic"], rec["ci_low"], rec["ci_high"]])), rec["id"]
+    assert rec["ci_low"] <= rec["statistic"] <= rec["ci_high"], rec["id"]  # percentile interval covers the estimate
+    assert rec["verdict"] == sn.claims.verdict(rec["ci_low"], rec["ci_high"], rec["threshold"], "below")
+for name, g in gaps.items():  # the pre-registered sample: every server step applied at least one gradient
+    assert min(g["gradients"]) >= n_steps, (name, g["gradients"])

@@ -17,14 +17,18 @@ from dataclasses import dataclass, field
 
 from . import staleness as _staleness
 from . import timing as _timing
+from .compress import KINDS as COMPRESSORS
 from .models import MODELS
+from .rules import RULES
 
 PROTOCOLS = ("sync", "async", "k-of-n")
 LATE = ("drop", "reuse")
-COMPRESSORS = ("none", "topk", "randomk")
 GRANULARITIES = ("model", "layer")
-RULES = ("sgd", "staleness-aware", "dc-asgd")
 DEVICES = ("cpu", "cuda")
+# The allowed values of each string field, declared once: validation and the command line
+# (``python -m stalenb.distributed``) both read them.
+CHOICES = {"protocol": PROTOCOLS, "late": LATE, "compressor": COMPRESSORS, "granularity": GRANULARITIES,
+           "rule": RULES, "model": MODELS, "device": DEVICES}
 
 
 def _choice(name: str, value, allowed) -> None:
@@ -121,13 +125,13 @@ class Config:
     diverge_loss: float = 1e4
 
     def __post_init__(self):
-        _choice("protocol", self.protocol, PROTOCOLS)
+        _choice("protocol", self.protocol, CHOICES["protocol"])
         _int("workers", self.workers, 1)
         if self.k is not None:
             _int("k", self.k, 1)
             if self.k > self.workers:
                 raise ValueError(f"k must satisfy 1 <= k <= workers ({self.workers}), got k={self.k}")
-        _choice("late", self.late, LATE)
+        _choice("late", self.late, CHOICES["late"])
         if not isinstance(self.lag_weights, tuple) or not self.lag_weights:
             raise TypeError(f"lag_weights must be a non-empty tuple of numbers >= 0, got {self.lag_weights!r}")
         for w in self.lag_weights:
@@ -145,17 +149,17 @@ class Config:
                 )
         if not isinstance(self.timing, _timing.Timing):
             raise TypeError(f"timing must be a stalenb.timing.Timing, got {self.timing!r}")
-        _choice("compressor", self.compressor, COMPRESSORS)
+        _choice("compressor", self.compressor, CHOICES["compressor"])
         if isinstance(self.density, bool) or not isinstance(self.density, (int, float)) or not (
             0.0 < self.density <= 1.0
         ):
             raise ValueError(f"density must be a number in (0, 1], got {self.density!r}")
-        _choice("granularity", self.granularity, GRANULARITIES)
+        _choice("granularity", self.granularity, CHOICES["granularity"])
         if not isinstance(self.error_feedback, bool):
             raise TypeError(f"error_feedback must be True or False, got {self.error_feedback!r}")
         if self.error_feedback and self.compressor == "none":
             raise ValueError("error_feedback=True needs compressor 'topk' or 'randomk' (got 'none')")
-        _choice("rule", self.rule, RULES)
+        _choice("rule", self.rule, CHOICES["rule"])
         _positive("lr", self.lr)
         if isinstance(self.momentum, bool) or not isinstance(self.momentum, (int, float)) or not (
             0.0 <= self.momentum < 1.0
@@ -178,11 +182,11 @@ class Config:
         _int("validation", self.validation, 0)
         if self.train_size is not None and self.validation >= self.train_size:
             raise ValueError(f"validation must be smaller than train_size ({self.train_size}), got {self.validation}")
-        _choice("model", self.model, MODELS)
+        _choice("model", self.model, CHOICES["model"])
         _int("seed", self.seed, 0)
         if self.data_root is not None and not isinstance(self.data_root, str):
             raise TypeError(f"data_root must be None or a path string, got {self.data_root!r}")
-        _choice("device", self.device, DEVICES)
+        _choice("device", self.device, CHOICES["device"])
         _positive("diverge_loss", self.diverge_loss)
 
     # -- derived quantities -------------------------------------------------------------------

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -150,7 +151,8 @@ def _concat(frames, specs) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def run_all(specs, *, jobs: int = 1, progress: bool | None = None, desc: str = "runs") -> Results:
+def run_all(specs, *, jobs: int = 1, progress: bool | None = None, desc: str = "runs",
+            executor=None) -> Results:
     """Run (or load from the cache) every config of ``specs``; return :class:`Results`.
 
     Args:
@@ -160,11 +162,29 @@ def run_all(specs, *, jobs: int = 1, progress: bool | None = None, desc: str = "
             computed with one torch thread (:func:`single_thread`), so results do not depend on
             ``jobs``.
         progress: progress bar over the runs (tqdm's default when ``None``).
+        executor: an existing engine for the missing runs instead of ``jobs`` local processes: any
+            ``concurrent.futures.Executor`` (a Dask cluster's ``Client(...).get_executor()``, a
+            ``ProcessPoolExecutor``) or an object with the same ``submit(fn, *args)`` →
+            ``future.result()`` (submitit's ``AutoExecutor`` for SLURM). Each task computes one run
+            single-threaded and writes it into this process's cache folder, which the workers
+            must therefore see (a shared filesystem on a cluster); this process then reads them.
+            Default: a Dask cluster when ``$STALENB_DASK`` holds its scheduler's address (so
+            ``STALENB_DASK=tcp://host:8786 make reproduce`` spreads every notebook's grid), else
+            ``jobs`` local processes.
     """
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise TypeError(f"executor must have a submit(fn, *args) method, got {executor!r}")
     bar = {} if progress is None else {"disable": not progress}
-    if jobs > 1:
+    if executor is None and os.environ.get("STALENB_DASK"):
+        from distributed import Client
+
+        with Client(os.environ["STALENB_DASK"]) as client:
+            _compute(client.get_executor(), _missing(specs), bar, f"{desc} (Dask)")
+    elif executor is not None:
+        _compute(executor, _missing(specs), bar, f"{desc} (executor)")
+    elif jobs > 1:
         _prefill(specs, jobs, bar, desc)
     with single_thread():
         runs = [run(cfg, progress=False) for _, cfg in tqdm(specs, desc=desc, leave=False, **bar)]
@@ -190,9 +210,37 @@ def single_thread():
         torch.set_num_threads(before)
 
 
-def _run_one(config: Config) -> bool:
-    with single_thread():
-        return run(config, progress=False).diverged
+def _run_one(config: Config, cache_dir: str | None = None) -> bool:
+    """Compute one run into the cache (``cache_dir``: the caller's folder, seen by this worker)."""
+    before = os.environ.get("STALENB_CACHE")
+    if cache_dir is not None:
+        os.environ["STALENB_CACHE"] = cache_dir
+    try:
+        with single_thread():
+            return run(config, progress=False).diverged
+    finally:
+        if cache_dir is not None:
+            if before is None:
+                os.environ.pop("STALENB_CACHE", None)
+            else:
+                os.environ["STALENB_CACHE"] = before
+
+
+def _missing(specs) -> list[Config]:
+    """The distinct configs of ``specs`` that the cache does not hold yet."""
+    from . import cache
+
+    return list({cache.key(cfg): cfg for _, cfg in specs if not cache.path_for(cache.key(cfg)).is_file()}.values())
+
+
+def _compute(executor, missing, bar, desc) -> None:
+    """Run ``missing`` on ``executor`` (``submit`` → ``result``) into this process's cache folder."""
+    from . import paths
+
+    folder = str(paths.cache_dir())
+    futures = [executor.submit(_run_one, cfg, folder) for cfg in missing]
+    for future in tqdm(futures, total=len(futures), desc=desc, leave=False, **bar):
+        future.result()
 
 
 def _prefill(specs, jobs, bar, desc) -> None:
@@ -200,17 +248,13 @@ def _prefill(specs, jobs, bar, desc) -> None:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    from . import cache
-
-    missing = list({cache.key(cfg): cfg for _, cfg in specs if not cache.path_for(cache.key(cfg)).is_file()}.values())
+    missing = _missing(specs)
     if len(missing) < 2:
         return
     with ProcessPoolExecutor(min(jobs, len(missing)), mp_context=mp.get_context("spawn")) as pool:
-        list(tqdm(pool.map(_run_one, missing), total=len(missing), desc=f"{desc} ({jobs} jobs)",
-                  leave=False, **bar))
+        _compute(pool, missing, bar, f"{desc} ({jobs} jobs)")
 
 
-# -- aggregating ------------------------------------------------------------------------------------
 def final(history: pd.DataFrame, by, metric: str = "test_acc", tail: int = 1) -> pd.DataFrame:
     """Per run (``by`` = the label columns, seed included): the mean of ``metric`` over its last
     ``tail`` evaluation rows, plus ``bytes_sent``, ``sim_time`` and ``diverged`` at the end.

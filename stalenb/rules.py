@@ -28,7 +28,3 @@ def direction(rule: str, g: torch.Tensor, tau: int, x_now=None, x_read=None, dc_
         return g + dc_lambda * g * g * (x_now - x_read)
     raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
 
-
-def needs_read_copy(rule: str) -> bool:
-    """Whether the rule needs the model copy the worker read (DC-ASGD does)."""
-    return rule == "dc-asgd"

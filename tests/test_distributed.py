@@ -4,7 +4,12 @@ Each launch starts 4 processes; the module keeps them few (one per protocol, sha
 tests) so that the file stays well under 90 s on 2 shared cores.
 """
 
+import dataclasses
 import math
+import os
+import subprocess
+import sys
+import textwrap
 import time
 
 import pytest
@@ -14,7 +19,8 @@ import stalenb as sn
 import stalenb.distributed as sd
 from stalenb.compress import Compressor, kept
 from stalenb.distributed import worker
-from stalenb.distributed.__main__ import config_from, parser
+from stalenb import paths
+from stalenb.distributed.cli import config_from, parser, to_argv
 
 BASE = dict(workers=3, steps=30, batch_size=24, train_size=512, eval_size=64, eval_every=10, lr=0.05,
             timing=sn.Timing(slowdown=sn.timing.Straggler(0.3, 3.0)))
@@ -100,7 +106,7 @@ def test_per_layer_encoding_keeps_ceil_rho_dl_per_layer():
     assert torch.equal(worker.decode(sd.wire.Message(sd.wire.GRAD, f32=values, i32=idx), 10, u), u)
 
 
-def test_killed_worker_ends_the_run_with_an_error_naming_it():
+def test_killed_worker_ends_the_run_with_an_error_naming_it_and_quoting_its_stderr():
     cfg = sn.Config(**{**BASE, "steps": 100_000, "eval_every": 50}, protocol="async")
     t0 = time.perf_counter()
     with pytest.raises(sd.DistributedError, match="worker rank 2") as info:
@@ -108,6 +114,35 @@ def test_killed_worker_ends_the_run_with_an_error_naming_it():
     assert time.perf_counter() - t0 < LIMIT_S
     assert info.value.rank == 2
     assert info.value.run is not None and len(info.value.run.history) >= 1  # partial log kept
+    tail = info.value.stderr[2]
+    assert tail and tail[-1].startswith("stalenb rank 2/4 (worker), pid ")  # its own last words
+    assert "last stderr lines of rank 2:\n    " + tail[-1] in str(info.value)
+
+
+def test_a_crashing_rank_shows_its_traceback_in_the_error(tmp_path):
+    cfg = sn.Config(**{**BASE, "steps": 10}, protocol="async", data_root=str(tmp_path / "nowhere"),
+                    download=False)
+    with pytest.raises(sd.DistributedError) as info:
+        sd.launch(cfg, timeout=10)
+    message = str(info.value)
+    assert "last stderr lines of rank" in message and "Traceback" not in message.splitlines()[0]
+    assert any("Error" in line for lines in info.value.stderr.values() for line in lines)
+    assert "nowhere" in message or "MNIST" in message  # the cause reaches the caller
+
+
+def test_a_script_without_a_main_guard_runs(tmp_path):
+    script = tmp_path / "try.py"
+    script.write_text(textwrap.dedent("""
+        import stalenb as sn, stalenb.distributed as sd
+        run = sd.launch(sn.Config(protocol="async", workers=2, steps=6, train_size=256, eval_size=64,
+                                  eval_every=3))
+        print("finished at step", int(run.history["step"].iloc[-1]), "with", len(run.updates), "gradients")
+    """))
+    env = dict(os.environ, PYTHONPATH=str(paths.repo_root()), OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "finished at step 6 with 6 gradients" in done.stdout
 
 
 def test_one_worker_sync_equals_simulate():
@@ -138,10 +173,47 @@ def test_bad_inputs_are_rejected_before_starting_processes():
 def test_command_line_builds_the_config():
     args = parser().parse_args(["--protocol", "k-of-n", "--k", "2", "--late", "reuse", "--compressor", "topk",
                                 "--density", "0.01", "--error-feedback", "--batch-size", "24",
-                                "--slowdown", "straggler", "0.2", "4"])
+                                "--slowdown", "straggler", "0.2", "4", "--lag-weights", "1", "0.5",
+                                "--dc-lambda", "0.1", "--per-sample", "0.002", "--eval-size", "none"])
     cfg = config_from(args, 3)
     assert (cfg.protocol, cfg.workers, cfg.k, cfg.late, cfg.error_feedback) == ("k-of-n", 3, 2, "reuse", True)
     assert cfg.timing.slowdown == sn.timing.Straggler(0.2, 4.0)
+    assert (cfg.lag_weights, cfg.dc_lambda, cfg.timing.per_sample, cfg.eval_size) == ((1.0, 0.5), 0.1, 0.002, None)
+    assert config_from(parser().parse_args([]), 1) == sn.Config()  # the defaults are Config's
+
+
+# A value different from Config()'s default for every field (the test fails when a field is added
+# to Config without a way to set it from the command line).
+EVERY_FIELD = dict(protocol="k-of-n", workers=4, k=3, late="reuse", lag_weights=(1.0, 0.5, 0.25),
+                   timing=sn.Timing(per_sample=0.002, slowdown=sn.timing.LogNormal(0.7), latency=0.01,
+                                    bandwidth=float("inf")),
+                   compressor="randomk", density=0.05, granularity="layer", error_feedback=True, rule="dc-asgd",
+                   lr=0.125, momentum=0.9, dc_lambda=0.5, batch_size=48, steps=7, eval_every=3, eval_size=None,
+                   train_size=600, validation=100, model="mlp", seed=11, data_root="/tmp/mnist", download=False,
+                   device="cuda", diverge_loss=50.0)
+
+
+def test_every_config_field_is_reachable_from_the_command_line():
+    defaults = sn.Config()
+    fields = {f.name for f in dataclasses.fields(sn.Config)}
+    assert fields - {"staleness"} == set(EVERY_FIELD)
+    cfg = sn.Config(**EVERY_FIELD)
+    assert all(getattr(cfg, name) != getattr(defaults, name) for name in EVERY_FIELD)
+    assert config_from(parser().parse_args(to_argv(cfg)), 4) == cfg
+    for model in (sn.Constant(3), sn.Uniform(5), sn.Geometric(0.3, 9)):  # staleness: async only
+        cfg = sn.Config(protocol="async", workers=2, staleness=model)
+        assert config_from(parser().parse_args(to_argv(cfg)), 2) == cfg
+    options = {a.dest for a in parser()._actions}
+    assert fields - {"timing"} <= options
+    assert {f.name for f in dataclasses.fields(sn.Timing)} <= options
+
+
+def test_command_line_choices_are_the_configs():
+    choices = {a.dest: tuple(a.choices) for a in parser()._actions if a.choices}
+    assert choices == sn.config.CHOICES
+    assert sn.config.CHOICES["rule"] is sn.rules.RULES and sn.config.CHOICES["compressor"] is sn.compress.KINDS
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--rule", "adam"])
 
 
 def test_cached_measurement_is_returned_unchanged(tmp_path, monkeypatch):

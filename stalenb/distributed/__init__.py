@@ -12,7 +12,9 @@ when ``config.device="cuda"``). Listens on 127.0.0.1 unless told otherwise.
 
 Two ways to start it:
 
-- :func:`run` / :func:`launch` from Python: spawns 1 + ``config.workers`` local processes;
+- :func:`run` / :func:`launch` from Python: starts 1 + ``config.workers`` local processes, each a
+  fresh ``python -m stalenb.distributed`` interpreter (so scripts without a main guard and
+  notebooks can call it), with the config as command-line options (:mod:`stalenb.distributed.cli`);
 - ``torchrun --nproc-per-node N -m stalenb.distributed --protocol async ...`` (N = 1 + workers),
   also across machines with ``--nnodes`` and a rendezvous address (see the README).
 
@@ -20,7 +22,8 @@ Straggler injection: ``config.timing.slowdown`` (drawn per job, the simulator's 
 numbers) and a fixed ``slowdown`` factor per worker; a worker sleeps (s − 1) × its compute time.
 
 Failures: a worker that dies or a server that stops answering ends the run within ``timeout``
-seconds with :class:`DistributedError` naming the rank; ``error.run`` keeps the partial log.
+seconds with :class:`DistributedError` naming the rank and quoting the last lines of its stderr;
+``error.run`` keeps the partial log, ``error.stderr`` the ranks' last stderr lines.
 
 Example:
     >>> import stalenb as sn, stalenb.distributed as sd
@@ -35,12 +38,12 @@ from __future__ import annotations
 import pandas as pd
 
 from .launcher import DistributedError, free_port, launch
-from .measure import fit_timing, simulated_twin, staleness_summary
+from .measure import fit_timing, simulated_twin, staleness_gap, staleness_summary
 from .ps import EXTRA_COLUMNS
 from .wire import PeerLost
 
 __all__ = ["run", "launch", "DistributedError", "PeerLost", "free_port", "EXTRA_COLUMNS", "fit_timing",
-           "simulated_twin", "staleness_summary"]
+           "simulated_twin", "staleness_gap", "staleness_summary"]
 
 
 def run(config, *, slowdown=None, timeout: float = 60.0, addr: str = "127.0.0.1", port=None,

@@ -1,74 +1,38 @@
 """Command line: ``torchrun --nproc-per-node N -m stalenb.distributed [options]`` or, without
-torchrun, ``python -m stalenb.distributed --workers n [options]`` (spawns 1 + n local processes).
+torchrun, ``python -m stalenb.distributed --workers n [options]`` (starts 1 + n local processes).
 
-Under torchrun, rank 0 is the server and ranks 1..N−1 the workers (``workers`` = WORLD_SIZE − 1);
-every rank must get the same options. Rank 0 (or the local launcher) writes ``history.csv`` and
-``updates.csv`` into ``--out`` and prints the last history row.
+The options are :class:`stalenb.Config`'s fields (:mod:`stalenb.distributed.cli`; ``--help`` lists
+them). Under torchrun, rank 0 is the server and ranks 1..N−1 the workers (``workers`` =
+WORLD_SIZE − 1); every rank must get the same options. Rank 0 (or the local launcher) writes
+``history.csv`` and ``updates.csv`` into ``--out`` and prints the last history row.
+
+:func:`stalenb.distributed.launch` starts its ranks with this same entry point (fresh
+interpreters, never the caller's ``__main__``), with ``RANK``/``WORLD_SIZE``/``MASTER_*`` set as
+torchrun sets them and ``STALENB_REPORT=1``: each rank then writes its result or failure as one
+JSON line on stdout (prefix :data:`REPORT`) instead of files.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 
 import torch
 
-from .. import timing
 from ..files import atomic_write
-from ..config import Config
 from . import launcher as _launch
 from . import wire
-
-SLOWDOWNS = {"none": lambda a: timing.NoSlowdown(), "exp": lambda a: timing.ShiftedExponential(a[0]),
-             "lognormal": lambda a: timing.LogNormal(a[0]), "straggler": lambda a: timing.Straggler(a[0], a[1])}
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m stalenb.distributed", description=__doc__.split("\n\n")[0])
-    add = p.add_argument
-    add("--protocol", default="async", choices=("sync", "async", "k-of-n"))
-    add("--workers", type=int, default=None, help="local launch only (torchrun: WORLD_SIZE - 1)")
-    add("--k", type=int, default=None)
-    add("--late", default="drop", choices=("drop", "reuse"))
-    add("--compressor", default="none", choices=("none", "topk", "randomk"))
-    add("--density", type=float, default=1.0)
-    add("--granularity", default="model", choices=("model", "layer"))
-    add("--error-feedback", action="store_true")
-    add("--rule", default="sgd", choices=("sgd", "staleness-aware", "dc-asgd"))
-    add("--lr", type=float, default=0.05)
-    add("--momentum", type=float, default=0.0)
-    add("--batch-size", type=int, default=32)
-    add("--steps", type=int, default=100)
-    add("--eval-every", type=int, default=10)
-    add("--eval-size", type=int, default=1000)
-    add("--train-size", type=int, default=None)
-    add("--model", default="lenet")
-    add("--seed", type=int, default=0)
-    add("--data-root", default=None)
-    add("--device", default="cpu", choices=("cpu", "cuda"))
-    add("--slowdown", nargs="+", default=["none"], metavar="KIND [ARGS]",
-        help="per-job slowdown: none | exp MEAN | lognormal SIGMA | straggler P FACTOR")
-    add("--factors", type=float, nargs="+", default=None, help="fixed slowdown per worker (>= 1)")
-    add("--timeout", type=float, default=60.0, help="seconds of silence before the run is ended")
-    add("--addr", default="127.0.0.1", help="local launch: address rank 0 listens on")
-    add("--out", default=None, help="folder for history.csv and updates.csv")
-    return p
+from .cli import config_from, parser
+from .launcher import REPORT
 
 
-def config_from(args, workers: int) -> Config:
-    kind, *values = args.slowdown
-    if kind not in SLOWDOWNS:
-        raise ValueError(f"--slowdown must start with one of {', '.join(SLOWDOWNS)}, got {kind!r}")
-    return Config(protocol=args.protocol, workers=workers, k=args.k, late=args.late,
-                  compressor=args.compressor, density=args.density, granularity=args.granularity,
-                  error_feedback=args.error_feedback, rule=args.rule, lr=args.lr, momentum=args.momentum,
-                  batch_size=args.batch_size, steps=args.steps, eval_every=args.eval_every,
-                  eval_size=args.eval_size, train_size=args.train_size, model=args.model, seed=args.seed,
-                  data_root=args.data_root, device=args.device,
-                  timing=timing.Timing(slowdown=SLOWDOWNS[kind]([float(v) for v in values])))
+def report(payload: dict) -> None:
+    """One JSON line for the local launcher (stdout, flushed at once)."""
+    sys.stdout.write(REPORT + json.dumps(payload) + "\n")
+    sys.stdout.flush()
 
 
 def _write(out, hist, upd) -> None:
@@ -82,35 +46,58 @@ def _write(out, hist, upd) -> None:
         print(f"wrote {folder / 'history.csv'} and {folder / 'updates.csv'}")
 
 
+def rank_main(args) -> int:
+    """Play this process's rank (``RANK``, ``WORLD_SIZE`` from the environment); the exit code."""
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    reporting = os.environ.get("STALENB_REPORT") == "1"
+    if world < 2:
+        raise SystemExit("torchrun needs --nproc-per-node >= 2 (one server + at least one worker)")
+    torch.set_num_threads(args.threads)
+    factor = 1.0 if rank == 0 or not args.factors else args.factors[rank - 1]
+    print(f"stalenb rank {rank}/{world} ({'server' if rank == 0 else 'worker'}), pid {os.getpid()}, "
+          f"meeting at {os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}", file=sys.stderr, flush=True)
+    try:
+        config = config_from(args, world - 1)
+        _launch.check(config)
+        _launch.init(rank, world, "env://", args.timeout)
+        on_start = (lambda: report({"rank": 0, "started": True})) if reporting else None
+        out = _launch.role(config, rank, args.timeout, factor, progress=rank == 0 and not reporting,
+                           on_start=on_start)
+        if rank != 0:
+            return 0
+        hist, upd, error = out
+        if reporting:
+            report({"rank": 0, "history": hist.to_dict("list"), "updates": upd.to_dict("list"),
+                    "error": None if error is None else str(error),
+                    "lost": None if error is None else error.rank})
+            return 0
+        _write(args.out, hist, upd)
+        if error is not None:
+            print(json.dumps({"error": str(error), "rank": error.rank}), file=sys.stderr)
+            return 1
+        return 0
+    except wire.PeerLost as exc:
+        print(f"rank {rank}: {exc}", file=sys.stderr)
+        if reporting:
+            report({"rank": rank, "error": str(exc), "lost": exc.rank})
+        return 1
+    except Exception as exc:  # noqa: BLE001 - report, then exit non-zero
+        traceback.print_exc()
+        if reporting:
+            report({"rank": rank, "error": f"rank {rank} failed: {exc!r}", "lost": rank})
+        return 1
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     if "RANK" not in os.environ:  # no torchrun: start the ranks here
         if args.workers is None:
             raise SystemExit("--workers is required without torchrun")
-        run = _launch.launch(config_from(args, args.workers), slowdown=args.factors,
-                             timeout=args.timeout, addr=args.addr)
+        run = _launch.launch(config_from(args, args.workers), slowdown=args.factors, timeout=args.timeout,
+                             addr=args.addr, threads=args.threads)
         _write(args.out, run.history, run.updates)
         return 0
-    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    if world < 2:
-        raise SystemExit("torchrun needs --nproc-per-node >= 2 (one server + at least one worker)")
-    config = config_from(args, world - 1)
-    _launch.check(config)
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    factor = 1.0 if rank == 0 or not args.factors else args.factors[rank - 1]
-    code = 0
-    try:
-        _launch.init(rank, world, "env://", args.timeout)
-        out = _launch.role(config, rank, args.timeout, factor, progress=rank == 0)
-        if rank == 0:
-            hist, upd, error = out
-            _write(args.out, hist, upd)
-            if error is not None:
-                print(json.dumps({"error": str(error), "rank": error.rank}), file=sys.stderr)
-                code = 1
-    except wire.PeerLost as exc:
-        print(f"rank {rank}: {exc}", file=sys.stderr)
-        code = 1
+    code = rank_main(args)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)  # reader threads may still block in gloo

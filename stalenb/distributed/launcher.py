@@ -1,46 +1,54 @@
 """Starting the processes: one role per rank, locally (:func:`launch`) or under ``torchrun``.
 
-:func:`launch` starts 1 + n local processes (``multiprocessing``, ``forkserver`` start method so
-that torch is imported once; ``spawn`` elsewhere) that meet in a gloo process group on
-``127.0.0.1`` and a free port. Results come back to the caller as JSON through a pipe (never
-pickled to disk). The caller watches the processes: a rank that exits abnormally, or reports that
-its peer was lost, ends the run within ``timeout`` (+ a few seconds) with a
-:class:`DistributedError` naming the rank; the server's partial log travels with the error.
+:func:`launch` starts 1 + n local processes as fresh interpreters of the package's own entry
+point, ``python -m stalenb.distributed <the config as options>`` (:mod:`stalenb.distributed.cli`),
+with the environment torchrun would give them (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` =
+127.0.0.1, a free ``MASTER_PORT``). The caller's ``__main__`` is never re-imported, so a plain
+script without a ``if __name__ == "__main__":`` guard, or a notebook, can call it. The ranks meet
+in a gloo process group; results come back as JSON lines on the ranks' stdout (never pickled).
+The caller watches the processes: a rank that exits abnormally, or reports that its peer was
+lost, ends the run within ``timeout`` (+ a few seconds) with a :class:`DistributedError` naming
+the rank and quoting the last lines of the lost ranks' stderr; the server's partial log travels
+with the error.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime
 import json
-import multiprocessing as mp
-from multiprocessing.connection import wait
 import os
+import queue
 import signal
 import socket
+import subprocess
 import sys
+import threading
 import time
-import traceback
+from pathlib import Path
 
 import pandas as pd
-import torch
 import torch.distributed as dist
 
 from .. import cache as _cache
 from .. import history
 from ..config import Config
 from ..engine import Run
-from . import ps, wire, worker
+from . import ps, worker
 
 BACKEND = "gloo"
+REPORT = "@stalenb-report "  # prefix of the JSON lines a rank writes for :func:`launch`
+TAIL = 15  # stderr lines kept per rank, quoted in a DistributedError
 
 
 class DistributedError(RuntimeError):
     """A real run that ended early. ``rank``: the rank at fault (0 = server, -1 = unknown);
-    ``run``: the partial :class:`stalenb.Run` (history + updates up to the failure), if any."""
+    ``run``: the partial :class:`stalenb.Run` (history + updates up to the failure), if any;
+    ``stderr``: the last lines each rank wrote to stderr (``{rank: [line, ...]}``)."""
 
-    def __init__(self, rank: int, message: str, run: Run | None = None):
+    def __init__(self, rank: int, message: str, run: Run | None = None, stderr: dict | None = None):
         super().__init__(message)
-        self.rank, self.run = rank, run
+        self.rank, self.run, self.stderr = rank, run, stderr or {}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -78,33 +86,6 @@ def role(config: Config, rank: int, timeout: float, factor: float = 1.0, progres
     return None
 
 
-def _child(rank, world, addr, port, config, timeout, factor, threads, conn):
-    torch.set_num_threads(threads)
-    code = 0
-    try:
-        init(rank, world, f"tcp://{addr}:{port}", timeout)
-        out = role(config, rank, timeout, factor,
-                   on_start=lambda: conn.send_bytes(json.dumps({"rank": 0, "started": True}).encode()))
-        if rank == 0:
-            hist, upd, error = out
-            conn.send_bytes(json.dumps({
-                "rank": 0, "history": hist.to_dict("list"), "updates": upd.to_dict("list"),
-                "error": None if error is None else str(error),
-                "lost": None if error is None else error.rank}).encode())
-    except wire.PeerLost as exc:
-        code = 1
-        conn.send_bytes(json.dumps({"rank": rank, "error": str(exc), "lost": exc.rank}).encode())
-    except BaseException as exc:  # noqa: BLE001 - report, then exit non-zero
-        code = 1
-        conn.send_bytes(json.dumps({"rank": rank, "error": f"rank {rank} failed: {exc!r}\n"
-                                    f"{traceback.format_exc(limit=4)}", "lost": rank}).encode())
-    finally:
-        conn.close()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)  # reader threads may still block in gloo: leave without joining them
-
-
 def _frames(payload: dict):
     hist = pd.DataFrame(payload["history"])
     hist = hist.astype({c: "int64" for c in ("step", "samples", "gradients", "dropped", "staleness_max",
@@ -117,18 +98,82 @@ def _frames(payload: dict):
     return hist, upd
 
 
+
+def _loopback_interface() -> str | None:
+    """The name of the loopback interface (``lo`` on Linux, ``lo0`` on macOS), if there is one."""
+    try:
+        names = [name for _, name in socket.if_nameindex()]
+    except OSError:
+        return None
+    return next((n for n in ("lo", "lo0") if n in names), None)
+
+
+class _Rank:
+    """One rank's process: its reports (stdout JSON lines) go to a shared queue, the last
+    :data:`TAIL` lines of its stderr into :attr:`tail`."""
+
+    def __init__(self, rank, argv, env, reports: queue.Queue):
+        self.rank, self.tail = rank, collections.deque(maxlen=TAIL)
+        self.proc = subprocess.Popen([sys.executable, "-m", "stalenb.distributed", *argv], env=env,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, bufsize=1)
+        self.readers = [threading.Thread(target=self._stdout, args=(reports,), daemon=True),
+                        threading.Thread(target=self._stderr, daemon=True)]
+        for t in self.readers:
+            t.start()
+
+    def _stdout(self, reports):
+        for line in self.proc.stdout:
+            if line.startswith(REPORT):
+                reports.put((self.rank, json.loads(line[len(REPORT):])))
+        reports.put((self.rank, None))  # EOF: the process is gone or going
+
+    def _stderr(self):
+        for line in self.proc.stderr:
+            self.tail.append(line.rstrip("\n"))
+
+    def exitcode(self, wait: float = 1.0):
+        try:
+            return self.proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, deadline: float) -> None:
+        if self.exitcode(max(0.0, deadline - time.monotonic())) is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        for t in self.readers:
+            t.join(timeout=2)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            pipe.close()
+
+
+def _environment(rank, world, addr, port, threads) -> dict:
+    package_parent = str(Path(__file__).resolve().parents[2])  # stalenb importable as in the caller
+    path = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
+               LOCAL_WORLD_SIZE=str(world), MASTER_ADDR=addr, MASTER_PORT=str(port), STALENB_REPORT="1",
+               OMP_NUM_THREADS=str(threads), PYTHONPATH=path, TQDM_DISABLE="1")
+    if addr.startswith("127.") and _loopback_interface():
+        env.setdefault("GLOO_SOCKET_IFNAME", _loopback_interface())  # gloo's sockets on loopback too
+    return env
+
+
 def launch(config: Config, *, slowdown=None, timeout: float = 60.0, addr: str = "127.0.0.1",
-           port: int | None = None, threads: int = 1, start_method: str | None = None,
-           cache: bool = False, _kill=None) -> Run:
+           port: int | None = None, threads: int = 1, cache: bool = False, _kill=None) -> Run:
     """Run ``config`` on 1 + ``config.workers`` local processes; see :func:`stalenb.distributed.run`.
 
-    ``cache=True`` stores the *measured* run in the results cache (:mod:`stalenb.cache`, keyed by
-    the config, the slowdown factors and ``"distributed"``) and returns it on the next call
-    instead of measuring again (``Run.from_cache`` tells which); the default measures every time.
+    Each rank is a fresh ``python -m stalenb.distributed`` process (safe from scripts without a
+    main guard and from notebooks). ``cache=True`` stores the *measured* run in the results cache
+    (:mod:`stalenb.cache`, keyed by the config, the slowdown factors and ``"distributed"``) and
+    returns it on the next call instead of measuring again (``Run.from_cache`` tells which); the
+    default measures every time.
 
     ``_kill=(rank, seconds[, signal])`` kills (or stops, with ``signal.SIGSTOP``) that rank so many
     seconds after the server started training (tests of failure handling).
     """
+    from .cli import to_argv
+
     check(config)
     n = config.workers
     factors = [1.0] * n if slowdown is None else [float(s) for s in slowdown]
@@ -141,77 +186,71 @@ def launch(config: Config, *, slowdown=None, timeout: float = 60.0, addr: str = 
     if hit is not None:
         return Run(config, hit[0]["history"], hit[0]["updates"], from_cache=True)
     port = free_port(addr) if port is None else int(port)
-    methods = mp.get_all_start_methods()
-    ctx = mp.get_context(start_method or ("forkserver" if "forkserver" in methods else "spawn"))
-    if ctx.get_start_method() == "forkserver":
-        ctx.set_forkserver_preload(["stalenb.distributed"])
-    pipes = [ctx.Pipe(duplex=False) for _ in range(n + 1)]
-    procs = [ctx.Process(target=_child, args=(r, n + 1, addr, port, config, timeout,
-                                             1.0 if r == 0 else factors[r - 1], threads, pipes[r][1]),
-                         name=f"stalenb-rank-{r}", daemon=True) for r in range(n + 1)]
-    for p in procs:
-        p.start()
-    for _, send_end in pipes:
-        send_end.close()  # the children hold the only write ends: EOF means the rank is gone
+    argv = to_argv(config) + ["--factors", *map(repr, factors), "--timeout", repr(float(timeout)),
+                              "--threads", str(threads)]
+    reports: queue.Queue = queue.Queue()
+    ranks = [_Rank(r, argv, _environment(r, n + 1, addr, port, threads), reports) for r in range(n + 1)]
     try:
-        result = _watch(config, procs, [recv_end for recv_end, _ in pipes], timeout, _kill)
+        result = _watch(config, ranks, reports, timeout, _kill)
         if key:
             _cache.save(key, {"history": result.history, "updates": result.updates}, {"driver": "distributed"})
         return result
     finally:
-        end = time.monotonic() + 5.0
-        for p in procs:
-            p.join(timeout=max(0.0, end - time.monotonic()))
-        for p in procs:
-            if p.is_alive():
-                p.kill()
-                p.join(timeout=5)
-        for recv_end, _ in pipes:
-            recv_end.close()
+        deadline = time.monotonic() + 5.0
+        for r in ranks:
+            r.stop(deadline)
 
 
-def _read(conns, timeout):
-    """Reports ready within ``timeout`` s, as ``(rank, payload or None at EOF)``."""
-    out = []
-    for conn in wait([c for c in conns if not c.closed], timeout):
-        rank = conns.index(conn)
-        try:
-            out.append((rank, json.loads(conn.recv_bytes())))
-        except (EOFError, OSError):
-            conn.close()
-            out.append((rank, None))
-    return out
-
-
-def _watch(config, procs, conns, timeout, kill) -> Run:
+def _watch(config, ranks, reports: queue.Queue, timeout, kill) -> Run:
     """Wait for the server's log; turn a lost rank into :class:`DistributedError` (never hang)."""
-    started, failed, failure_at, reports = None, set(), None, []
+    started, failed, failure_at, errors = None, {}, None, []
     grace = timeout + 10.0
     while True:
         if kill is not None and started is not None and time.monotonic() - started >= kill[1]:
-            os.kill(procs[kill[0]].pid, kill[2] if len(kill) > 2 else signal.SIGKILL)
+            os.kill(ranks[kill[0]].proc.pid, kill[2] if len(kill) > 2 else signal.SIGKILL)
             kill = None
-        for rank, payload in _read(conns, 0.1):
-            if payload is None:  # the rank exited; fine after a clean report
-                procs[rank].join(timeout=1)
-                if procs[rank].exitcode != 0:
-                    failed.add(rank)
-                continue
-            if rank == 0 and payload.get("started"):
-                started = time.monotonic()
-                continue
-            if rank == 0 and "history" in payload:
-                run = Run(config, *_frames(payload))
-                if payload["error"] is None:
-                    return run
-                raise DistributedError(payload["lost"], f"distributed run ended early: {payload['error']}", run)
-            reports.append(payload)
-        if failed or reports:
+        try:
+            rank, payload = reports.get(timeout=0.1)
+        except queue.Empty:
+            rank, payload = None, None
+        if rank is not None and payload is None:  # the rank's stdout closed: it exited
+            code = ranks[rank].exitcode()
+            if code != 0:
+                failed[rank] = code
+        elif rank == 0 and payload.get("started"):
+            started = time.monotonic()
+        elif rank == 0 and "history" in payload:
+            run = Run(config, *_frames(payload))
+            if payload["error"] is None:
+                return run
+            raise DistributedError(payload["lost"], f"distributed run ended early: {payload['error']}"
+                                   + _tails(ranks, [payload["lost"]]), run, _stderr(ranks))
+        elif payload is not None:
+            errors.append(payload)
+        if failed or errors:
             failure_at = failure_at or time.monotonic()
-        server_lost = 0 in failed or any(r.get("lost") == 0 for r in reports)
+        server_lost = 0 in failed or any(r.get("lost") == 0 for r in errors)
         if server_lost or (failure_at is not None and time.monotonic() - failure_at > grace):
-            codes = {r: procs[r].exitcode for r in failed}
-            raise DistributedError(*_blame(codes, reports, grace))
+            time.sleep(0.2)  # let the readers take the last stderr lines
+            lost, message = _blame(failed, errors, grace)
+            blamed = sorted({lost, *failed, *(r["rank"] for r in errors)} - {-1})
+            raise DistributedError(lost, message + _tails(ranks, blamed), None, _stderr(ranks))
+
+
+def _stderr(ranks) -> dict:
+    return {r.rank: list(r.tail) for r in ranks}
+
+
+def _tails(ranks, which) -> str:
+    """The last stderr lines of the ranks in ``which``, as a block for an error message."""
+    parts = []
+    for rank in which:
+        if rank is None or not 0 <= rank < len(ranks):
+            continue
+        lines = list(ranks[rank].tail)
+        body = "\n".join("    " + line for line in lines) if lines else "    (nothing)"
+        parts.append(f"\n  last stderr lines of rank {rank}:\n{body}")
+    return "".join(parts)
 
 
 def _blame(failed: dict, reports: list, grace: float):

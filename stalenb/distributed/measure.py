@@ -6,7 +6,8 @@ queueing) and returns the :class:`stalenb.timing.Timing` that the simulator need
 same cluster: ``per_sample`` = median compute time / push batch, ``latency`` = half the median
 round-trip overhead, free bandwidth (loopback), and the run's own slowdown model.
 :func:`simulated_twin` runs ``stalenb.run`` with it, so the two staleness distributions can be
-set side by side (notebook 08).
+set side by side (notebook 08); :func:`staleness_gap` compares them with intervals (the design's
+"measured staleness histogram vs the simulated one", docs/design.md §S4).
 """
 
 from __future__ import annotations
@@ -33,6 +34,53 @@ def fit_timing(run: Run) -> Timing:
 def simulated_twin(run: Run, cache: bool = True) -> Run:
     """``stalenb.run`` of the same configuration with the timing model fitted to ``run``."""
     return simulate_run(run.config.replace(timing=fit_timing(run)), cache=cache, progress=False)
+
+
+def _block_counts(run: Run, block: int, lags: int) -> np.ndarray:
+    """Counts of each staleness 0..lags−1 among the applied gradients, per block of ``block`` server steps."""
+    upd = run.updates[run.updates["applied"]]
+    blocks = (upd["step"].to_numpy() - 1) // block
+    out = np.zeros((int(blocks.max()) + 1, lags))
+    np.add.at(out, (blocks, upd["staleness"].to_numpy()), 1.0)
+    return out[out.sum(1) > 0]
+
+
+def _mean_and_pmf(counts: np.ndarray):
+    pmf = counts / counts.sum(-1, keepdims=True)
+    return pmf @ np.arange(counts.shape[-1]), pmf
+
+
+def staleness_gap(real: Run, sim: Run, *, block: int = 20, resamples: int = 2000, level: float = 0.95,
+                  seed: int = 0) -> dict:
+    """Measured vs simulated staleness of the applied gradients, with moving-block bootstrap intervals.
+
+    Two statistics: the difference of mean staleness (measured − simulated; its absolute value
+    for a tolerance) and the total-variation distance TV = ½ Σ_τ |p_real(τ) − p_sim(τ)| between the
+    two staleness distributions. Successive gradients are not independent (one straggler delays
+    several), so the bootstrap resamples whole blocks of ``block`` server steps, with replacement,
+    in each run independently (Künsch 1989's block bootstrap); intervals are percentile intervals.
+
+    Returns:
+        ``{"mean_measured", "mean_simulated", "diff", "abs_diff", "abs_diff_ci", "tv", "tv_ci",
+        "blocks": (real, simulated), "gradients": (real, simulated)}``.
+
+    Example:
+        >>> gap = staleness_gap(real_run, twin_run)          # doctest: +SKIP
+        >>> gap["abs_diff"], gap["abs_diff_ci"], gap["tv_ci"]  # doctest: +SKIP
+    """
+    lags = int(max(r.updates.loc[r.updates["applied"], "staleness"].max() for r in (real, sim))) + 1
+    a, b = _block_counts(real, block, lags), _block_counts(sim, block, lags)
+    (mean_a, pmf_a), (mean_b, pmf_b) = _mean_and_pmf(a.sum(0)), _mean_and_pmf(b.sum(0))
+    rng = np.random.default_rng(seed)
+    boot_a = a[rng.integers(0, len(a), (resamples, len(a)))].sum(1)
+    boot_b = b[rng.integers(0, len(b), (resamples, len(b)))].sum(1)
+    (ma, pa), (mb, pb) = _mean_and_pmf(boot_a), _mean_and_pmf(boot_b)
+    q = [(1 - level) / 2, (1 + level) / 2]
+    return {"mean_measured": float(mean_a), "mean_simulated": float(mean_b), "diff": float(mean_a - mean_b),
+            "abs_diff": float(abs(mean_a - mean_b)), "abs_diff_ci": tuple(np.quantile(np.abs(ma - mb), q)),
+            "tv": float(0.5 * np.abs(pmf_a - pmf_b).sum()),
+            "tv_ci": tuple(np.quantile(0.5 * np.abs(pa - pb).sum(1), q)),
+            "blocks": (len(a), len(b)), "gradients": (int(a.sum()), int(b.sum()))}
 
 
 def staleness_summary(real: Run, sim: Run) -> pd.DataFrame:
