@@ -22,7 +22,7 @@ Results are cached on disk (:mod:`stalenb.cache`) unless a custom ``problem`` is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import groupby
+from itertools import groupby, takewhile
 
 import numpy as np
 import pandas as pd
@@ -173,7 +173,9 @@ class _Versions:
         self.slots[version] = x
 
     def release_before(self, oldest: int) -> None:
-        for v in [v for v in self.slots if v < oldest]:
+        """Recycle the versions older than ``oldest`` (kept in increasing order: stops at the first
+        one still readable, so a run with a thousand readable versions pays nothing per update)."""
+        for v in list(takewhile(lambda v: v < oldest, self.slots)):
             self.free.append(self.slots.pop(v))
 
     def __getitem__(self, version: int) -> torch.Tensor:

@@ -11,9 +11,10 @@ A *problem* exposes
 :class:`NeuralNet` is MNIST with one of :mod:`stalenb.models`. Its ``loss_grad`` differentiates
 with ``torch.func`` (``functional_call`` + ``grad_and_value``) over the flat vector: the small
 reference path. Its ``loss_grad_buffer`` uses a :class:`FlatModule`, a copy of the network whose
-parameters are views into one flat buffer and whose gradients land in one flat gradient buffer,
-so a plain ``loss.backward()`` yields the flat gradient with no per-layer Python work and no
-``torch.func`` overhead (about 3 ms per call on LeNet, a third of a batch-32 step on one core).
+parameters are views of the flat vector being read (convolution weights in ``channels_last``)
+and whose gradients are laid out in one reused flat buffer, so a plain ``loss.backward()`` yields
+the flat gradient with no ``torch.func`` overhead (about 3 ms per call on LeNet, a third of a
+batch-32 step on one core).
 ``torch.func.vmap`` over per-worker gradients was measured and not used: on 2 CPU cores it was
 slower than a loop of plain backward passes (LeNet, 16 workers × 16 samples: 1.3×; MLP: 7×,
 memory-bound).
@@ -55,60 +56,56 @@ class Problem:
 
 
 class FlatModule:
-    """``module`` rewired to read its parameters from any flat vector and to accumulate its
-    gradients into views of one flat buffer ``self.grad`` (both in ``module.parameters()`` order).
+    """``module`` rewired to read its parameters from any flat vector and to return its gradient
+    in one flat buffer ``self.grad`` (both in ``module.parameters()`` order).
 
-    - ``loss.backward()`` adds every layer's gradient in place into ``self.grad`` (autograd
-      accumulates into an existing ``.grad`` when no higher-order graph is built): the flat
-      gradient costs one ``zero_()`` and no copy or concatenation;
     - :meth:`bind` points the parameters at the flat vector a push read (a snapshot or the
       server's model) by re-seating each parameter's ``.data`` on a view of it: no copy of the model;
+    - ``loss.backward()`` runs with every ``.grad`` unset, so autograd hands each layer's fresh
+      gradient over without accumulating it; one ``torch.cat(..., out=self.grad)`` then lays them
+      out flat (measured cheaper than accumulating into views of a zeroed flat buffer: MLP, batch
+      32, one thread, about 3 ms of 21 per step);
     - convolution weights are in ``channels_last`` memory format (oneDNN's fast layout on CPU,
       measured 1.5–2× on LeNet's step, ``python -m stalenb.bench``): a weight with one input
       channel is a strided view of the flat vector, the others are copied into a
-      ``channels_last`` buffer and their gradients copied back (LeNet: 25,000 of 431,080
-      numbers). Gradients land in the flat buffer's natural (NCHW) order, so the flat layout of x and of the gradient is unchanged;
-      only the order of the floating-point sums inside the convolutions differs (float rounding).
+      ``channels_last`` buffer (LeNet: 25,000 of 431,080 numbers). The flat layout of x and of the
+      gradient stays the natural (NCHW) one; only the order of the floating-point sums inside the
+      convolutions differs from the plain layout (float rounding).
     """
 
     def __init__(self, module: torch.nn.Module, channels_last: bool = True):
         self.module = module
-        params = list(module.parameters())
-        d = sum(p.numel() for p in params)
-        ref = params[0]
-        self.grad = torch.zeros(d, dtype=ref.dtype, device=ref.device)
-        self.views, self.copies = [], []  # (param, offset, shape, stride) / (param, offset, grad view)
+        self.params = list(module.parameters())
+        ref = self.params[0]
+        self.grad = torch.zeros(sum(p.numel() for p in self.params), dtype=ref.dtype, device=ref.device)
+        self.views, self.copies = [], []  # (param, offset, shape, stride) / (param, offset)
         start = 0
-        for p in params:
-            n = p.numel()
-            grad = self.grad[start : start + n].view_as(p)
+        for p in self.params:
             if channels_last and p.dim() == 4 and p.shape[1] != 1:
                 p.data = torch.empty_like(p, memory_format=torch.channels_last)
-                self.copies.append((p, start, grad))
+                self.copies.append((p, start))
             else:
-                p.grad = grad
                 stride = (_channels_last_stride(p.shape) if channels_last and p.dim() == 4
                           else torch.empty(p.shape, device="meta").stride())
                 self.views.append((p, start, tuple(p.shape), stride))
-            start += n
-        self.bind(torch.cat([p.detach().reshape(-1) for p in params]))
+            start += p.numel()
+        self.bind(torch.cat([p.detach().reshape(-1) for p in self.params]))
 
     def bind(self, x: torch.Tensor) -> None:
         """Make the module compute at the flat parameters ``x`` (views of x, no copy)."""
         for p, start, shape, stride in self.views:
             p.data = x.as_strided(shape, stride, x.storage_offset() + start)
-        for p, start, _ in self.copies:
+        for p, start in self.copies:
             p.data.copy_(x[start : start + p.numel()].view(p.shape))
 
     def loss_grad(self, x: torch.Tensor, inputs, targets):
         """(mean cross-entropy, flat gradient buffer) at the flat parameters ``x``."""
         self.bind(x)
-        self.grad.zero_()
+        for p in self.params:
+            p.grad = None
         loss = F.cross_entropy(self.module(inputs), targets)
         loss.backward()
-        for p, _, grad in self.copies:  # a channels_last weight's own gradient, into NCHW order
-            grad.copy_(p.grad)
-            p.grad = None
+        torch.cat([p.grad.reshape(-1) for p in self.params], out=self.grad)
         return float(loss.detach()), self.grad
 
     def logits(self, x: torch.Tensor, inputs) -> torch.Tensor:
