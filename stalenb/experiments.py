@@ -198,12 +198,14 @@ def _run_one(config: Config) -> bool:
 def _prefill(specs, jobs, bar, desc) -> None:
     """Compute the uncached runs in ``jobs`` spawned processes (they write the cache)."""
     import multiprocessing as mp
+    import os
     from concurrent.futures import ProcessPoolExecutor
 
     from . import cache
 
+    jobs = min(jobs, int(os.environ.get("STALENB_MAX_JOBS") or jobs))  # set by stalenb.reproduce
     missing = list({cache.key(cfg): cfg for _, cfg in specs if not cache.path_for(cache.key(cfg)).is_file()}.values())
-    if len(missing) < 2:
+    if len(missing) < 2 or jobs < 2:
         return
     with ProcessPoolExecutor(min(jobs, len(missing)), mp_context=mp.get_context("spawn")) as pool:
         list(tqdm(pool.map(_run_one, missing), total=len(missing), desc=f"{desc} ({jobs} jobs)",
