@@ -52,6 +52,8 @@ from .staleness import Uniform
 
 SEED = 0
 LR = 0.01
+# rows beyond the engine-versus-plain-loop cases (``--cases`` accepts their names too)
+EXTRA = ("async-lenet-roofline", "async-lenet-1024-workers", "grid-16-runs-jobs-cores", "import-stalenb")
 
 
 @dataclass(frozen=True)
@@ -72,9 +74,10 @@ def cases() -> list[Case]:
     kofn = Config(protocol="k-of-n", workers=16, k=12, late="reuse", batch_size=256, **common)
     sync = Config(protocol="sync", workers=32, batch_size=256, **common)
     return [
-        Case("async-lenet", asyn, "sgd", 1.15),
+        Case("async-lenet", asyn, "sgd", 0.75),
         Case("async-lenet-topk-ef", asyn.replace(compressor="topk", density=0.01, error_feedback=True),
-             "sgd", 1.30),
+             "sgd", 0.90),
+        Case("async-mlp", asyn.replace(model="mlp"), "sgd", 1.0),
         Case("kofn-lenet", kofn, "sgd", 1.5),
         Case("kofn-mlp", kofn.replace(model="mlp"), "sgd", 2.0),
         Case("n32-lenet", sync, "naive", 2.0, speedup=True),
@@ -140,37 +143,217 @@ def _problem(config: Config):
     return gradients.from_config(config)
 
 
+def alternate(a, b, repeats: int, block: int, warm: int = 3):
+    """Blocks of ``a`` and ``b`` in the order A B, B A, A B, …; per pair, the ratio of the blocks'
+    median update times a / b. Returns (ratios, a's block medians in ms, b's in ms)."""
+    ratios, a_ms, b_ms = [], [], []
+    for r in range(repeats):
+        med = {}
+        for side in ((a, b) if r % 2 == 0 else (b, a)):
+            med[id(side)] = statistics.median(side.block(block, warm))
+        a_ms.append(1e3 * med[id(a)])
+        b_ms.append(1e3 * med[id(b)])
+        ratios.append(med[id(a)] / med[id(b)])
+    return ratios, a_ms, b_ms
+
+
 def measure(case: Case, repeats: int, block: int, warm: int) -> dict:
     """Alternating A/B blocks; the median over pairs of the ratio of the blocks' medians."""
     problem = _problem(case.config)
     engine = EngineSide(case, problem)
     plain = PlainSide(case, problem.X, problem.y)
-    ratios, eng_ms, plain_ms = [], [], []
-    for r in range(repeats):
-        order = (engine, plain) if r % 2 == 0 else (plain, engine)
-        med = {}
-        for side in order:
-            med[side] = statistics.median(side.block(block, warm))
-        eng_ms.append(1e3 * med[engine])
-        plain_ms.append(1e3 * med[plain])
-        ratios.append(med[plain] / med[engine] if case.speedup else med[engine] / med[plain])
+    ratios, eng_ms, plain_ms = alternate(engine, plain, repeats, block, warm)
+    if case.speedup:
+        ratios = [1 / r for r in ratios]
     ratio = statistics.median(ratios)
     probe = run(case.config.replace(steps=warm + block), problem=problem, cache=False, progress=False)
     h = probe.history.iloc[-1]
+    samples = float(h["samples"]) / float(h["step"])
+    flops = step_flops(case.config.model, round(samples))
     return {
         "case": case.name,
         "ratio": ratio,
         "kind": "speedup (plain / engine)" if case.speedup else "cost (engine / plain)",
         "target": case.target,
         "met": bool(ratio >= case.target if case.speedup else ratio <= case.target),
+        "at_least": case.speedup,
         "engine_ms": statistics.median(eng_ms),
         "plain_ms": statistics.median(plain_ms),
         "ratios": ratios,
-        "samples_per_update": float(h["samples"]) / float(h["step"]),
+        "samples_per_update": samples,
+        "gflop_per_update": flops / 1e9,
+        "gflops": flops / 1e9 / (statistics.median(eng_ms) / 1e3),
         "gradients_per_update": float(h["gradients"]) / float(h["step"]),
         "config": case.config.to_dict(),
         "baseline": case.baseline,
     }
+
+
+# -- the machine's own limit (roofline) --------------------------------------------------------
+def count_flops(fn) -> int:
+    """Floating-point operations of one call of ``fn``, counted by ``torch.utils.flop_counter``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def step_flops(model: str, batch: int) -> int:
+    """FLOPs of one forward + backward of ``model`` on ``batch`` MNIST-shaped samples (counted)."""
+    net = models.build(model)
+    X, y = torch.zeros(batch, 1, 28, 28), torch.zeros(batch, dtype=torch.long)
+    return count_flops(lambda: F.cross_entropy(net(X), y).backward())
+
+
+def attainable(repeats: int = 7) -> dict:
+    """This machine's attainable fp32 rate at torch's current thread count, in GFLOP/s.
+
+    Two microbenchmarks, best of ``repeats`` timed calls each (the attainable rate is the best the
+    machine delivers, not its average): a 1024 × 1024 × 1024 ``torch.mm`` and a 5 × 5 convolution
+    (64 → 64 channels, 32 images of 28 × 28, ``channels_last``); FLOPs counted by
+    :func:`count_flops`. The larger of the two is the roofline the cases are compared with.
+    """
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    x = torch.randn(32, 64, 28, 28).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(64, 64, 5, 5).contiguous(memory_format=torch.channels_last)
+    out = {}
+    for name, fn in (("mm", lambda: torch.mm(a, b)), ("conv", lambda: F.conv2d(x, w))):
+        flops = count_flops(fn)
+        fn()
+        best = min(_timed(fn) for _ in range(repeats))
+        out[f"{name}_gflops"] = flops / best / 1e9
+    out["gflops"] = max(out["mm_gflops"], out["conv_gflops"])
+    out["threads"] = torch.get_num_threads()
+    out["gflops_per_thread"] = out["gflops"] / out["threads"]
+    return out
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+# -- rows that are not engine-versus-plain-loop ------------------------------------------------
+def _row(name, ratio, kind, target, at_least, **extra) -> dict:
+    return {"case": name, "ratio": ratio, "kind": kind, "target": target,
+            "met": bool(ratio >= target if at_least else ratio <= target), "at_least": at_least, **extra}
+
+
+def roofline_row(row: dict, roof: dict, target: float = 0.5) -> dict:
+    """A case's achieved GFLOP/s (counted FLOPs per update ÷ engine time) as a fraction of ``roof``."""
+    return _row(f"{row['case']}-roofline", row["gflops"] / roof["gflops"], "fraction of attainable GFLOP/s",
+                target, True, engine_ms=row["engine_ms"], plain_ms=None, gflops=row["gflops"],
+                attainable_gflops=roof["gflops"])
+
+
+def scale_row(repeats: int, block: int, quick: bool) -> dict:
+    """Async LeNet, timing-emergent staleness: cost per update with 1,024 workers ÷ with 4.
+
+    The 1,024-worker side is timed after every worker has pushed once (steady state: about a
+    thousand versions readable at once), the 4-worker side after the same warm-up count."""
+    base = Config(protocol="async", staleness=None, batch_size=32, lr=LR, seed=SEED, eval_every=10**9,
+                  eval_size=1)
+    many, few = base.replace(workers=1024), base.replace(workers=4)
+    problem = _problem(base)
+    warm = 2 if quick else 1024 + 16
+    sides = [_Fixed(EngineSide(Case("n1024", many, "sgd", 0), problem), warm),
+             _Fixed(EngineSide(Case("n4", few, "sgd", 0), problem), warm)]
+    ratios, a_ms, b_ms = alternate(sides[0], sides[1], repeats, block)
+    return _row("async-lenet-1024-workers", statistics.median(ratios), "cost (1,024 workers / 4)", 1.2, False,
+                engine_ms=statistics.median(a_ms), plain_ms=statistics.median(b_ms), ratios=ratios)
+
+
+class _Fixed:
+    """A side whose warm-up count is fixed (``block(n, warm)`` ignores the caller's ``warm``)."""
+
+    def __init__(self, side, warm: int):
+        self.side, self.warm = side, warm
+
+    def block(self, n: int, warm: int) -> list[float]:
+        return self.side.block(n, self.warm)
+
+
+def grid_specs(quick: bool) -> list:
+    """A 05-style grid of 16 short runs: async LeNet, 2 methods × 4 staleness levels × 2 seeds."""
+    from . import experiments
+
+    base = Config(protocol="async", batch_size=32, lr=LR, steps=12 if quick else 60, eval_every=20,
+                  eval_size=500)
+    methods = {"vanilla": {}, "topk-ef": {"compressor": "topk", "density": 0.01, "error_feedback": True}}
+    taus = {t: {"staleness": Uniform(t)} for t in (0, 4, 16, 64)}
+    return experiments.product(base, method=methods, tau=taus, seed=[0, 1])
+
+
+def grid_row(repeats: int, quick: bool) -> dict:
+    """``run_all(jobs=cores)`` wall time ÷ (sum of the runs' single-run times ÷ cores).
+
+    Single-run times: each run alone in this process, one thread, no cache. Grid: a fresh, empty
+    cache folder each time (``STALENB_CACHE``), so every run is computed by the pool. The two
+    alternate (A B, B A, …); the ratio is the median over the pairs."""
+    import tempfile
+
+    from . import experiments
+
+    specs, cores = grid_specs(quick), os.cpu_count() or 1
+    problem = _problem(specs[0][1])
+
+    def singles() -> float:
+        with experiments.single_thread():
+            t = time.perf_counter()
+            for _, cfg in specs:
+                run(cfg, problem=problem, cache=False, progress=False)
+            return time.perf_counter() - t
+
+    def grid() -> float:
+        before = os.environ.get("STALENB_CACHE")
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["STALENB_CACHE"] = tmp
+            try:
+                t = time.perf_counter()
+                experiments.run_all(specs, jobs=cores, progress=False)
+                return time.perf_counter() - t
+            finally:
+                if before is None:
+                    os.environ.pop("STALENB_CACHE", None)
+                else:
+                    os.environ["STALENB_CACHE"] = before
+
+    ratios, sums, walls = [], [], []
+    for r in range(repeats):
+        if r % 2 == 0:
+            s, w = singles(), grid()
+        else:
+            w, s = grid(), singles()
+        sums.append(s)
+        walls.append(w)
+        ratios.append(w / (s / cores))
+    return _row("grid-16-runs-jobs-cores", statistics.median(ratios), f"wall / (sum of runs / {cores} cores)",
+                1.15, False, engine_ms=1e3 * statistics.median(walls), plain_ms=1e3 * statistics.median(sums),
+                ratios=ratios, runs=len(specs), cores=cores)
+
+
+def _import_seconds(module: str) -> float:
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "TQDM_DISABLE": "1"})
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def import_row(repeats: int) -> dict:
+    """``import stalenb`` ÷ ``import torch``, each in a fresh interpreter, alternating; median ratio."""
+    ratios, ours, theirs = [], [], []
+    for r in range(repeats):
+        if r % 2 == 0:
+            a, b = _import_seconds("stalenb"), _import_seconds("torch")
+        else:
+            b, a = _import_seconds("torch"), _import_seconds("stalenb")
+        ours.append(a)
+        theirs.append(b)
+        ratios.append(a / b)
+    return _row("import-stalenb", statistics.median(ratios), "cost (import stalenb / import torch)", 1.3, False,
+                engine_ms=1e3 * statistics.median(ours), plain_ms=1e3 * statistics.median(theirs), ratios=ratios)
 
 
 # -- peak memory, one fresh process per side ---------------------------------------------------
@@ -222,17 +405,25 @@ def memory(name: str, side: str, steps: int, threads: int) -> dict | None:
 
 
 # -- report ------------------------------------------------------------------------------------
-def table(rows: list[dict]) -> str:
-    head = f"{'case':<22}{'ratio':>8}  {'target':<8}{'met':<5}{'engine ms':>10}{'plain ms':>10}{'peak MiB (engine / plain)':>28}"
+def table(rows: list[dict], roof: dict | None = None) -> str:
+    """The report: one line per row with its target and whether it is met; then the roofline."""
+    head = (f"{'case':<30}{'ratio':>7}  {'target':<8}{'met':<5}{'A ms':>9}{'B ms':>9}{'GFLOP/s':>9}"
+            f"{'peak MiB (A / B)':>18}  ratio = A / B")
     lines = [head, "-" * len(head)]
     for r in rows:
-        target = (">= " if "speedup" in r["kind"] else "<= ") + f"{r['target']:g}"
+        target = (">= " if r.get("at_least") else "<= ") + f"{r['target']:g}"
         mem = r.get("memory") or {}
         e, p = mem.get("engine") or {}, mem.get("plain") or {}
         peak = (f"{e['peak_rss_mib']:.0f} / {p['peak_rss_mib']:.0f}"
-                if "peak_rss_mib" in e and "peak_rss_mib" in p else "not measured")
-        lines.append(f"{r['case']:<22}{r['ratio']:>8.2f}  {target:<8}{'yes' if r['met'] else 'NO':<5}"
-                     f"{r['engine_ms']:>10.1f}{r['plain_ms']:>10.1f}{peak:>28}")
+                if "peak_rss_mib" in e and "peak_rss_mib" in p else "-")
+        ms = ["-" if r.get(k) is None else f"{r[k]:.1f}" for k in ("engine_ms", "plain_ms")]
+        gflops = "-" if r.get("gflops") is None else f"{r['gflops']:.1f}"
+        lines.append(f"{r['case']:<30}{r['ratio']:>7.2f}  {target:<8}{'yes' if r['met'] else 'NO':<5}"
+                     f"{ms[0]:>9}{ms[1]:>9}{gflops:>9}{peak:>18}  {r['kind']}")
+    if roof:
+        lines.append(f"\nattainable fp32 at {roof['threads']} thread(s): {roof['gflops']:.1f} GFLOP/s "
+                     f"({roof['gflops_per_thread']:.1f} per thread; mm {roof['mm_gflops']:.1f}, "
+                     f"conv {roof['conv_gflops']:.1f})")
     return "\n".join(lines)
 
 
@@ -265,12 +456,14 @@ def main(argv=None) -> int:
     chosen = cases()
     if a.cases:
         known = {c.name for c in chosen}
-        bad = sorted(set(a.cases) - known)
+        bad = sorted(set(a.cases) - known - set(EXTRA))
         if bad:
-            p.error(f"unknown case(s) {bad}; known: {sorted(known)}")
+            p.error(f"unknown case(s) {bad}; known: {sorted(known) + list(EXTRA)}")
         chosen = [c for c in chosen if c.name in a.cases]
     repeats = a.repeats or (2 if a.quick else 7)
     rows, start = [], time.perf_counter()
+    roof = attainable(2 if a.quick else 7)
+    print(f"  attainable: {roof['gflops']:.1f} GFLOP/s at {a.threads} thread(s)", file=sys.stderr, flush=True)
     for case in chosen:
         lenet_big = case.config.batch_size > 32 and case.config.model == "lenet"
         block, warm = (3, 1) if a.quick else ((6, 3) if lenet_big else (20, 3))
@@ -279,16 +472,30 @@ def main(argv=None) -> int:
         rows.append(row)
         print(f"  {case.name}: {row['ratio']:.2f} (target {row['target']:g}, {'met' if row['met'] else 'NOT met'})",
               file=sys.stderr, flush=True)
+    extra = [] if a.cases is None else [x for x in a.cases if x in EXTRA]
+    if a.cases is None or "async-lenet-roofline" in extra:
+        lenet = next((r for r in rows if r["case"] == "async-lenet"), None)
+        if lenet is not None:
+            rows.append(roofline_row(lenet, roof))
+    more = {"async-lenet-1024-workers": lambda: scale_row(max(2, repeats // 2), 3 if a.quick else 20, a.quick),
+            "grid-16-runs-jobs-cores": lambda: grid_row(1 if a.quick else 2, a.quick),
+            "import-stalenb": lambda: import_row(2 if a.quick else 6)}
+    for name, make in more.items():
+        if a.cases is None or name in extra:
+            rows.append(make())
+            print(f"  {name}: {rows[-1]['ratio']:.2f} (target {rows[-1]['target']:g}, "
+                  f"{'met' if rows[-1]['met'] else 'NOT met'})", file=sys.stderr, flush=True)
     if not (a.quick or a.no_memory):  # after the timings, two fresh processes at a time
-        jobs = [(r, side) for r in rows for side in ("engine", "plain")]
+        names = {c.name for c in chosen}
+        jobs = [(r, side) for r in rows if r["case"] in names for side in ("engine", "plain")]
         with ThreadPoolExecutor(2) as pool:
             peaks = list(pool.map(lambda job: memory(job[0]["case"], job[1], job[0]["memory_steps"], a.threads), jobs))
         for (r, side), peak in zip(jobs, peaks):
             r.setdefault("memory", {})[side] = peak
-    out = {"threads": a.threads, "quick": a.quick, "repeats": repeats, "torch": torch.__version__,
+    out = {"threads": a.threads, "quick": a.quick, "repeats": repeats, "torch": torch.__version__, "attainable": roof,
            "cpu_count": os.cpu_count(), "seconds": time.perf_counter() - start, "cases": rows}
     target = write_json(out, a.out or paths.build_dir() / "bench.json")
-    print(table(rows))
+    print(table(rows, roof))
     print(f"\n{len(rows)} cases, {out['seconds']:.0f} s, {a.threads} thread(s); JSON: {target}")
     return 0 if a.quick or all(r["met"] for r in rows) else 1
 

@@ -22,7 +22,7 @@ Results are cached on disk (:mod:`stalenb.cache`) unless a custom ``problem`` is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import groupby
+from itertools import groupby, takewhile
 
 import numpy as np
 import pandas as pd
@@ -164,12 +164,18 @@ class _Versions:
         self.slots: dict[int, torch.Tensor] = {}
         self.free: list[torch.Tensor] = []
 
+    def buffer(self, like: torch.Tensor) -> torch.Tensor:
+        """A free buffer shaped like ``like`` (a recycled one when there is one)."""
+        return self.free.pop() if self.free else torch.empty_like(like)
+
     def keep(self, version: int, x: torch.Tensor) -> None:
-        buf = self.free.pop() if self.free else torch.empty_like(x)
-        self.slots[version] = buf.copy_(x)
+        """Hold ``x`` itself (not a copy) as version ``version``; the caller stops writing to it."""
+        self.slots[version] = x
 
     def release_before(self, oldest: int) -> None:
-        for v in [v for v in self.slots if v < oldest]:
+        """Recycle the versions older than ``oldest`` (kept in increasing order: stops at the first
+        one still readable, so a run with a thousand readable versions pays nothing per update)."""
+        for v in list(takewhile(lambda v: v < oldest, self.slots)):
             self.free.append(self.slots.pop(v))
 
     def __getitem__(self, version: int) -> torch.Tensor:
@@ -185,17 +191,18 @@ def _simulate_fast(c: Config, problem, progress, callback) -> Run:
     - gradients come from ``problem.loss_grad_buffer`` (for :class:`~stalenb.gradients.NeuralNet`
       a flat-buffer module: zero-copy ``backward``) and are folded into one direction buffer
       with their weight w(lag)·count / K at once;
-    - the version being replaced is snapshotted only when the schedule says a later push reads it.
+    - the version being replaced is kept only when the schedule says a later push reads it, and
+      kept without a copy: the server writes x_{t+1} into a recycled buffer instead
+      (:meth:`stalenb.server.Server.step` ``out=``).
     """
     loop = _Loop(c, problem, progress, callback)
     server, comp, stream, sched = loop.server, loop.comp, loop.stream, loop.sched
-    x = server.x
-    total = torch.zeros_like(x)
+    total = torch.zeros_like(server.x)
     versions = _Versions()
     per_push = comp.active or comp.memory is not None or c.rule == "dc-asgd"
     grad = problem.loss_grad_buffer
     for upd in loop.updates():
-        t, losses = upd.step, []
+        t, losses, x = upd.step, [], server.x
         single = len(upd.pushes) == 1  # async: step with the one direction, no accumulation
         if not single:
             total.zero_()
@@ -221,9 +228,11 @@ def _simulate_fast(c: Config, problem, progress, callback) -> Run:
         direction = total if not single else (d if scale == 1.0 else d * scale)
 
         def apply():
-            if sched.oldest_needed() <= t:  # a later push reads x_t: keep it before it changes
-                versions.keep(t, x)
-            server.step(direction)
+            if sched.oldest_needed() <= t:  # a later push reads x_t: keep it, step into a new buffer
+                versions.keep(t, server.x)
+                server.step(direction, out=versions.buffer(server.x))
+            else:
+                server.step(direction)
 
         if not loop.finish(upd, losses, apply):
             break

@@ -246,10 +246,12 @@ def _compute(executor, missing, bar, desc) -> None:
 def _prefill(specs, jobs, bar, desc) -> None:
     """Compute the uncached runs in ``jobs`` spawned processes (they write the cache)."""
     import multiprocessing as mp
+    import os
     from concurrent.futures import ProcessPoolExecutor
 
+    jobs = min(jobs, int(os.environ.get("STALENB_MAX_JOBS") or jobs))  # set by stalenb.reproduce
     missing = _missing(specs)
-    if len(missing) < 2:
+    if len(missing) < 2 or jobs < 2:
         return
     with ProcessPoolExecutor(min(jobs, len(missing)), mp_context=mp.get_context("spawn")) as pool:
         _compute(pool, missing, bar, f"{desc} ({jobs} jobs)")

@@ -11,9 +11,10 @@ A *problem* exposes
 :class:`NeuralNet` is MNIST with one of :mod:`stalenb.models`. Its ``loss_grad`` differentiates
 with ``torch.func`` (``functional_call`` + ``grad_and_value``) over the flat vector: the small
 reference path. Its ``loss_grad_buffer`` uses a :class:`FlatModule`, a copy of the network whose
-parameters are views into one flat buffer and whose gradients land in one flat gradient buffer,
-so a plain ``loss.backward()`` yields the flat gradient with no per-layer Python work and no
-``torch.func`` overhead (about 3 ms per call on LeNet, a third of a batch-32 step on one core).
+parameters are views of the flat vector being read (convolution weights in ``channels_last``)
+and whose gradients are laid out in one reused flat buffer, so a plain ``loss.backward()`` yields
+the flat gradient with no ``torch.func`` overhead (about 3 ms per call on LeNet, a third of a
+batch-32 step on one core).
 ``torch.func.vmap`` over per-worker gradients was measured and not used: on 2 CPU cores it was
 slower than a loop of plain backward passes (LeNet, 16 workers × 16 samples: 1.3×; MLP: 7×,
 memory-bound).
@@ -55,37 +56,69 @@ class Problem:
 
 
 class FlatModule:
-    """``module`` rewired so that its parameters are views into ``self.x`` and its gradients
-    accumulate into views of ``self.grad`` (both flat, in ``module.parameters()`` order).
+    """``module`` rewired to read its parameters from any flat vector and to return its gradient
+    in one flat buffer ``self.grad`` (both in ``module.parameters()`` order).
 
-    ``loss.backward()`` then adds every layer's gradient in place into ``self.grad`` (autograd
-    accumulates into an existing ``.grad`` when no higher-order graph is built): the flat gradient
-    costs one ``zero_()`` and no copy or concatenation.
+    - :meth:`bind` points the parameters at the flat vector a push read (a snapshot or the
+      server's model) by re-seating each parameter's ``.data`` on a view of it: no copy of the model;
+    - ``loss.backward()`` runs with every ``.grad`` unset, so autograd hands each layer's fresh
+      gradient over without accumulating it; one ``torch.cat(..., out=self.grad)`` then lays them
+      out flat (measured cheaper than accumulating into views of a zeroed flat buffer: MLP, batch
+      32, one thread, about 3 ms of 21 per step);
+    - convolution weights are in ``channels_last`` memory format (oneDNN's fast layout on CPU,
+      measured 1.5–2× on LeNet's step, ``python -m stalenb.bench``): a weight with one input
+      channel is a strided view of the flat vector, the others are copied into a
+      ``channels_last`` buffer (LeNet: 25,000 of 431,080 numbers). The flat layout of x and of the
+      gradient stays the natural (NCHW) one; only the order of the floating-point sums inside the
+      convolutions differs from the plain layout (float rounding).
     """
 
-    def __init__(self, module: torch.nn.Module):
+    def __init__(self, module: torch.nn.Module, channels_last: bool = True):
         self.module = module
-        params = list(module.parameters())
-        d = sum(p.numel() for p in params)
-        ref = params[0]
-        self.x = torch.empty(d, dtype=ref.dtype, device=ref.device)
-        self.grad = torch.zeros(d, dtype=ref.dtype, device=ref.device)
+        self.params = list(module.parameters())
+        ref = self.params[0]
+        self.grad = torch.zeros(sum(p.numel() for p in self.params), dtype=ref.dtype, device=ref.device)
+        self.views, self.copies = [], []  # (param, offset, shape, stride) / (param, offset)
         start = 0
-        for p in params:
-            n = p.numel()
-            self.x[start : start + n].copy_(p.detach().reshape(-1))
-            p.data = self.x[start : start + n].view_as(p)
-            p.grad = self.grad[start : start + n].view_as(p)
-            start += n
+        for p in self.params:
+            if channels_last and p.dim() == 4 and p.shape[1] != 1:
+                p.data = torch.empty_like(p, memory_format=torch.channels_last)
+                self.copies.append((p, start))
+            else:
+                stride = (_channels_last_stride(p.shape) if channels_last and p.dim() == 4
+                          else torch.empty(p.shape, device="meta").stride())
+                self.views.append((p, start, tuple(p.shape), stride))
+            start += p.numel()
+        self.bind(torch.cat([p.detach().reshape(-1) for p in self.params]))
+
+    def bind(self, x: torch.Tensor) -> None:
+        """Make the module compute at the flat parameters ``x`` (views of x, no copy)."""
+        for p, start, shape, stride in self.views:
+            p.data = x.as_strided(shape, stride, x.storage_offset() + start)
+        for p, start in self.copies:
+            p.data.copy_(x[start : start + p.numel()].view(p.shape))
 
     def loss_grad(self, x: torch.Tensor, inputs, targets):
         """(mean cross-entropy, flat gradient buffer) at the flat parameters ``x``."""
-        if x is not self.x:
-            self.x.copy_(x)
-        self.grad.zero_()
+        self.bind(x)
+        for p in self.params:
+            p.grad = None
         loss = F.cross_entropy(self.module(inputs), targets)
         loss.backward()
+        torch.cat([p.grad.reshape(-1) for p in self.params], out=self.grad)
         return float(loss.detach()), self.grad
+
+    def logits(self, x: torch.Tensor, inputs) -> torch.Tensor:
+        """The network's outputs at ``x``, with no autograd (``torch.inference_mode``)."""
+        self.bind(x)  # outside inference mode: the views stay usable by later backward passes
+        with torch.inference_mode():
+            return self.module(inputs)
+
+
+def _channels_last_stride(shape) -> tuple:
+    """Strides of a contiguous ``channels_last`` tensor of 4-d ``shape`` (N, C, H, W)."""
+    n, c, h, w = shape
+    return (h * w * c, 1, w * c, c)
 
 
 class NeuralNet(Problem):
@@ -140,17 +173,28 @@ class NeuralNet(Problem):
         g, loss = self._grad(x, self.X[idx], self.y[idx])
         return float(loss), g
 
-    def loss_grad_buffer(self, x, idx):
-        """Fast path: :class:`FlatModule` forward + ``backward``; the gradient is a reused buffer."""
+    @property
+    def flat(self) -> FlatModule:
+        """The :class:`FlatModule` of the fast path and of :meth:`evaluate` (built on first use)."""
         if self._flat is None:
             self._flat = FlatModule(models.build(self.model_name, self.seed).to(self.device))
-        idx = idx.to(self.device)
-        return self._flat.loss_grad(x, self.X[idx], self.y[idx])
+        return self._flat
 
-    @torch.no_grad()
+    def loss_grad_buffer(self, x, idx):
+        """Fast path: :class:`FlatModule` forward + ``backward``; the gradient is a reused buffer."""
+        idx = idx.to(self.device)
+        return self.flat.loss_grad(x, self.X[idx], self.y[idx])
+
     def evaluate(self, x) -> dict:
         """Loss on the fixed training subset; loss and accuracy on the test digits and, when the
-        problem holds out a validation split, on it (``val_loss``, ``val_acc``; NaN otherwise)."""
+        problem holds out a validation split, on it (``val_loss``, ``val_acc``; NaN otherwise).
+
+        Computed by the :class:`FlatModule` under ``torch.inference_mode`` (no autograd
+        bookkeeping, channels_last convolutions) in chunks of 2,000 digits."""
+        with torch.no_grad():
+            return self._evaluate(x)
+
+    def _evaluate(self, x) -> dict:
         splits = {"train": (self.X_eval, self.y_eval), "test": (self.X_test, self.y_test)}
         if self.X_val is not None:
             splits["val"] = (self.X_val, self.y_val)
@@ -158,7 +202,7 @@ class NeuralNet(Problem):
         for split, (X, y) in splits.items():
             loss, correct = 0.0, 0
             for s in range(0, len(y), 2000):
-                z = self.logits(x, X[s : s + 2000])
+                z = self.flat.logits(x, X[s : s + 2000])
                 loss += float(F.cross_entropy(z, y[s : s + 2000], reduction="sum"))
                 correct += int((z.argmax(1) == y[s : s + 2000]).sum())
             out[f"{split}_loss"] = loss / len(y)

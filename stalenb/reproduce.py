@@ -10,9 +10,10 @@ Usage::
 
 What it does (``docs/design.md`` (appendix), "traps of the toolchain"):
 
-- executes ``notebooks/[0-9][0-9]_*.ipynb`` in sorted order with ``papermill.execute_notebook``
-  (kernel ``python3``, a per-cell timeout, the notebooks folder as working directory) and writes
-  the executed copies to ``build/notebooks/`` (ignored by git), never over the sources;
+- executes ``notebooks/[0-9][0-9]_*.ipynb`` with ``papermill.execute_notebook`` (kernel
+  ``python3`` over IPC, a per-cell timeout, the notebooks folder as working directory), as many at
+  once as there are cores (``--jobs``), results taken in sorted order, and writes the executed
+  copies to ``build/notebooks/`` (ignored by git), never over the sources;
 - checks every parameter of a profile against ``papermill.inspect_notebook`` before running
   anything (papermill itself only logs an unknown name and runs with the defaults);
 - stops at the first failing notebook, naming the notebook, the cell and the error;
@@ -138,7 +139,7 @@ def run_notebook(nb: Path, out_dir: Path, params: dict, timeout: int = DEFAULT_T
         papermill.execute_notebook(
             str(nb), str(out_dir / nb.name), parameters=params, kernel_name="python3",
             cwd=str(nb.parent), execution_timeout=timeout, progress_bar=False,
-            log_output=log_output,
+            log_output=log_output, kernel_manager_class=ipc_kernel_manager(),
         )
     except PapermillExecutionError as exc:
         raise _failure(nb, exc) from exc
@@ -147,15 +148,58 @@ def run_notebook(nb: Path, out_dir: Path, params: dict, timeout: int = DEFAULT_T
     return time.perf_counter() - start
 
 
+def ipc_kernel_manager():
+    """jupyter_client's ``AsyncKernelManager`` talking to its kernel over IPC (Unix domain sockets
+    next to the connection file) instead of TCP on localhost: nothing listens on a port, and
+    jupyter_client's "connecting over TCP without encryption" warning has no cause."""
+    import shutil
+    import tempfile
+
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum, default
+
+    class IPCKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        @default("ip")
+        def _ip_in_own_folder(self) -> str:
+            # jupyter_client's default is "kernel-ipc" in the working directory, shared by every
+            # kernel started there: kernels running side by side would bind the same sockets
+            return str(Path(tempfile.mkdtemp(prefix="stalenb-kernel-")) / "kernel")
+
+        def cleanup_ipc_files(self) -> None:
+            super().cleanup_ipc_files()
+            folder = Path(self.ip).parent
+            if folder.name.startswith("stalenb-kernel-"):
+                shutil.rmtree(folder, ignore_errors=True)
+
+    return IPCKernelManager
+
+
+def _worker_setup(max_jobs: int) -> None:
+    """In each runner process: cap the grids' worker processes (``STALENB_MAX_JOBS``, read by
+    :func:`stalenb.experiments.run_all`), so that notebooks running side by side keep about one busy
+    process per core instead of each starting its own pool."""
+    os.environ["STALENB_MAX_JOBS"] = str(max_jobs)
+
+
 def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
               timeout: int = DEFAULT_TIMEOUT, out_dir: Path | None = None, log_output: bool = False,
-              folder: Path | None = None, verbose: bool = True, publish: bool | None = None) -> dict[str, float]:
-    """Run the notebooks in order; return ``{notebook name: seconds}``.
+              folder: Path | None = None, verbose: bool = True, publish: bool | None = None,
+              jobs: int = 1) -> dict[str, float]:
+    """Run the notebooks; return ``{notebook name: seconds}``.
 
-    All parameters are checked before the first notebook starts; the first failure raises
-    :class:`ReproduceError` (the notebooks after it are not run). ``publish`` (default: True for
-    the project's own notebooks, False for another ``folder``) merges each notebook's claims into
-    the profile's ``claims.json`` and, in the paper profile, regenerates the README table.
+    All parameters are checked before the first notebook starts. ``jobs`` notebooks run at once
+    (``python -m stalenb.reproduce``: the number of cores), each in its own process and kernel, started in reading order;
+    while several run, each kernel's grids run in-process (``STALENB_MAX_JOBS=1``), so the busy
+    processes stay about one per core. Results are taken in reading order: the times and the
+    output lines come in that order, each notebook's claims are merged after it and every
+    notebook before it succeeded, and the first failure in reading order raises
+    :class:`ReproduceError` (notebooks not yet started are not run). ``jobs=1`` runs them one
+    after the other (the default), with the notebooks' own grid ``jobs``; then the first failure
+    stops the run before the next notebook starts. ``publish`` (default: True for the
+    project's own notebooks, False for another ``folder``) merges each notebook's claims into the
+    profile's ``claims.json`` and, in the paper profile, regenerates the README table.
     """
     from . import claims
 
@@ -176,25 +220,66 @@ def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
     echo = print if verbose else (lambda *a, **k: None)
     echo(f"stalenb.reproduce: profile {profile!r}, {len(plan)} notebook(s) -> {out_dir}")
     total = time.perf_counter()
-    for nb, params in plan:
-        shown = f" {params}" if params else ""
-        echo(f"  running {nb.name}{shown}", flush=True)
-        number = nb.name.split("_", 1)[0]
-        if publish:  # a ledger left by an earlier run must not pass for this run's
-            (claims.ledger_dir(profile) / f"{number}.json").unlink(missing_ok=True)
-        try:
-            times[nb.name] = run_notebook(nb, out_dir, params, timeout, log_output)
-        finally:
-            _write_times(out_dir, profile, times)
-        if publish:
-            claims.collect([number], profile)
-        echo(f"  {times[nb.name]:7.1f} s  {nb.name}", flush=True)
+    jobs = max(1, min(jobs, len(plan)))
+    with _Launcher(jobs) as launch:
+        pending = []
+        for nb, params in plan:
+            def forget(nb=nb):  # a ledger left by an earlier run must not pass for this run's
+                if publish:
+                    (claims.ledger_dir(profile) / f"{nb.name.split('_', 1)[0]}.json").unlink(missing_ok=True)
+
+            pending.append(launch(forget, run_notebook, nb, out_dir, params, timeout, log_output))
+        for (nb, params), result in zip(plan, pending):
+            shown = f" {params}" if params else ""
+            echo(f"  running {nb.name}{shown}", flush=True)
+            try:
+                times[nb.name] = result()
+            except BaseException:
+                launch.cancel()
+                raise
+            finally:
+                _write_times(out_dir, profile, times)
+            if publish:
+                claims.collect([nb.name.split("_", 1)[0]], profile)
+            echo(f"  {times[nb.name]:7.1f} s  {nb.name}", flush=True)
     if publish and profile == "paper":
         ledger = claims.load(paths.figures_dir("paper") / "claims.json")
         if claims.update_readme(paths.repo_root() / "README.md", ledger):
             echo("  README.md results table regenerated from figures/claims.json")
     echo(f"  total {time.perf_counter() - total:7.1f} s; figures in {paths.figures_dir(profile)}")
     return times
+
+
+class _Launcher:
+    """``launch(prepare, fn, *args)`` → a callable returning ``fn(*args)``, with ``prepare()`` run
+    just before: both when the callable is called (``jobs`` 1, one notebook after the other), or
+    ``prepare()`` now and ``fn`` submitted to a pool of ``jobs`` spawned processes (more)."""
+
+    def __init__(self, jobs: int):
+        self.pool = None
+        if jobs > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"),
+                                            initializer=_worker_setup, initargs=(1,))
+
+    def __call__(self, prepare, fn, *args):
+        if self.pool is None:
+            return lambda: (prepare(), fn(*args))[1]
+        prepare()
+        return self.pool.submit(fn, *args).result
+
+    def cancel(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
 
 def _write_times(out_dir: Path, profile: str, times: dict) -> None:
@@ -213,6 +298,8 @@ def main(argv=None) -> int:
                         help="override a parameter of notebook NN (repeatable)")
     parser.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="seconds per cell (default %(default)s)")
     parser.add_argument("--log-output", action="store_true", help="echo the notebooks' output")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="notebooks run at once (default: the number of cores; 1: one after the other)")
     parser.add_argument("--list", action="store_true", help="list the notebooks and their parameters, run nothing")
     parser.add_argument("--readme", action="store_true",
                         help="only regenerate README.md's results table from figures/claims.json")
@@ -239,7 +326,8 @@ def main(argv=None) -> int:
                 names = ", ".join(papermill.inspect_notebook(str(nb))) or "(no parameters cell)"
                 print(f"{nb.name}: {names}")
             return 0
-        reproduce(profile, args.only, overrides, args.timeout, log_output=args.log_output)
+        reproduce(profile, args.only, overrides, args.timeout, log_output=args.log_output,
+                  jobs=args.jobs or os.cpu_count() or 1)
     except (ReproduceError, ValueError) as exc:
         print(f"\nstalenb.reproduce: {exc}", file=sys.stderr)
         return 1

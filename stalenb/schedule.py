@@ -30,6 +30,7 @@ the same draw in every protocol.
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,15 +105,20 @@ class Schedule:
             heap.append((start + tm.compute_time(c.push_batch, self.slow(w, 0)), w))
             jobs[w] = 1
         heapq.heapify(heap)
+        readers = Counter(read)  # version -> workers computing on it; its smallest key is min(read)
         for t in range(c.steps):
             ready, w = heapq.heappop(heap)
             arrive = up.send(ready, self.push_bytes)
             push = Push(w, read[w], ready)
             start = down.send(arrive, self.pull_bytes)
+            readers[read[w]] -= 1
             read[w] = t + 1
+            readers[t + 1] += 1
             heapq.heappush(heap, (start + tm.compute_time(c.push_batch, self.slow(w, jobs[w])), w))
             jobs[w] += 1
-            self._oldest = min(read)
+            while not readers[self._oldest]:  # amortised O(1) per update, not O(workers)
+                readers.pop(self._oldest, None)
+                self._oldest += 1
             yield Update(t, arrive, [push])
 
     # -- sync and k-of-n -----------------------------------------------------------------------

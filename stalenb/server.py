@@ -56,12 +56,19 @@ class Server:
         """All entries of x finite (one reduction; the full check only if the sum overflows)."""
         return bool(torch.isfinite(self.x.sum())) or bool(torch.isfinite(self.x).all())
 
-    def step(self, direction: torch.Tensor) -> None:
-        """x ← x − lr · (μ v + direction); advances the version."""
+    def step(self, direction: torch.Tensor, out: torch.Tensor | None = None) -> None:
+        """x ← x − lr · (μ v + direction); advances the version.
+
+        With ``out`` (a buffer shaped like x) the new model is written there and becomes ``self.x``,
+        leaving the old tensor untouched: a caller that must keep x_t keeps it without a copy.
+        Same arithmetic as the in-place update, bit for bit."""
         if self.momentum:
             self.buf = direction.clone() if self.buf is None else self.buf.mul_(self.momentum).add_(direction)
             direction = self.buf
-        self.x.add_(direction, alpha=-self.lr)
+        if out is None:
+            self.x.add_(direction, alpha=-self.lr)
+        else:
+            self.x = torch.add(self.x, direction, alpha=-self.lr, out=out)
         self.version += 1
 
     def apply(self, grads, lags, weights=None, reads=None, k_eff=1) -> None:

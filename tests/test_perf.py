@@ -1,0 +1,160 @@
+"""The speed-ups of issue 13 keep the numbers: channels_last, no-copy versions, O(1) bookkeeping,
+the benchmark's FLOP counts, concurrent notebooks and IPC kernels."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import stalenb as sn
+from stalenb import bench, experiments, reproduce
+from stalenb.gradients import FlatModule, NeuralNet
+from stalenb.schedule import Schedule
+from stalenb.server import Server
+from stalenb.timing import ShiftedExponential, Timing
+
+
+def test_server_step_into_a_buffer_is_the_in_place_step_bit_for_bit():
+    g = torch.Generator().manual_seed(0)
+    x0, d = torch.randn(1000, generator=g), torch.randn(1000, generator=g)
+    a, b = Server(x0, lr=0.3, momentum=0.9), Server(x0, lr=0.3, momentum=0.9)
+    for _ in range(3):
+        old = b.x
+        kept = old.clone()
+        a.step(d)
+        b.step(d, out=torch.empty_like(x0))
+        assert torch.equal(a.x, b.x) and torch.equal(old, kept)  # x_t left as it was
+    assert a.version == b.version == 3
+
+
+def test_async_timing_oldest_needed_is_the_oldest_version_a_later_push_reads():
+    c = sn.Config(protocol="async", workers=64, staleness=None, steps=900, batch_size=8,
+                  timing=Timing(slowdown=ShiftedExponential(1.0)))
+    sched = Schedule(c, 100, 100, np.random.default_rng(0))
+    ups, oldest = [], []
+    for u in sched:
+        ups.append(u)
+        oldest.append(sched.oldest_needed())
+    versions = [u.pushes[0].version for u in ups]
+    workers = [u.pushes[0].worker for u in ups]
+    for t in range(0, 300, 7):  # min over the workers of the version of their next push
+        nxt = {}
+        for w, v in zip(workers[t + 1 :], versions[t + 1 :]):
+            nxt.setdefault(w, v)
+        assert len(nxt) == 64 and oldest[t] == min(nxt.values()), t
+    assert max(t - o for t, o in enumerate(oldest)) > 32  # staleness large enough to matter
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return NeuralNet("lenet", 0, None, 256, 64)
+
+
+def test_flat_module_binds_views_and_keeps_conv_weights_channels_last(lenet):
+    flat = lenet.flat
+    convs = [p for p in flat.params if p.dim() == 4]
+    assert len(convs) == 2 and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    x = lenet.x0 + 1.0
+    flat.bind(x)
+    lo, hi = x.data_ptr(), x.data_ptr() + 4 * x.numel()
+    dense = [p for p in flat.params if p.dim() < 4]
+    assert all(lo <= p.data_ptr() < hi for p in dense + convs[:1])  # views of x: no copy
+    net = sn.models.build("lenet")
+    torch.nn.utils.vector_to_parameters(x, net.parameters())
+    for mine, ref in zip(flat.params, net.parameters()):
+        assert torch.equal(mine.detach(), ref.detach())  # same values, whatever the layout
+
+
+def test_fast_evaluation_matches_the_plain_module_to_float_rounding(lenet):
+    x = lenet.x0 + 0.01 * torch.randn(lenet.dim, generator=torch.Generator().manual_seed(1))
+    got = lenet.evaluate(x)
+    with torch.no_grad():
+        z = lenet.logits(x, lenet.X_test)
+    assert got["test_loss"] == pytest.approx(float(F.cross_entropy(z, lenet.y_test)), rel=1e-5)
+    assert got["test_acc"] == float((z.argmax(1) == lenet.y_test).float().mean())
+    _, g = lenet.loss_grad_buffer(x, torch.arange(16))  # training still works after inference mode
+    assert torch.isfinite(g).all() and g.abs().sum() > 0
+
+
+def test_flat_module_without_channels_last_gives_the_same_gradient(lenet):
+    idx = torch.arange(32)
+    plain = FlatModule(sn.models.build("lenet"), channels_last=False)
+    _, g_ref = plain.loss_grad(lenet.x0, lenet.X[idx], lenet.y[idx])
+    g_ref = g_ref.clone()
+    _, g = lenet.loss_grad_buffer(lenet.x0, idx)
+    assert torch.allclose(g, g_ref, atol=1e-6, rtol=1e-4)  # summation order only
+
+
+def test_counted_flops_of_the_mlp_step_match_the_hand_count():
+    # forward 2·Σ in·out per sample; backward: weight gradients (the same again) + input gradients
+    # of every layer but the first (its input needs none); ReLU and the loss are not counted
+    layers = [(784, 800), (800, 500), (500, 10)]
+    fwd = 2 * sum(i * o for i, o in layers)
+    per_sample = fwd + fwd + 2 * sum(i * o for i, o in layers[1:])
+    assert bench.step_flops("mlp", 4) == 4 * per_sample
+    assert bench.count_flops(lambda: torch.mm(torch.ones(3, 5), torch.ones(5, 7))) == 2 * 3 * 5 * 7
+
+
+def test_bench_extra_rows_have_targets_and_verdicts(tmp_path):
+    out = tmp_path / "bench.json"
+    rc = bench.main(["--quick", "--threads", "1", "--repeats", "1", "--out", str(out),
+                     "--cases", "async-lenet", "async-lenet-roofline", "import-stalenb"])
+    assert rc == 0
+    doc = json.loads(out.read_text())
+    rows = {r["case"]: r for r in doc["cases"]}
+    assert set(rows) == {"async-lenet", "async-lenet-roofline", "import-stalenb"}
+    roof = doc["attainable"]
+    assert roof["gflops"] == max(roof["mm_gflops"], roof["conv_gflops"]) > 0
+    r = rows["async-lenet-roofline"]
+    assert r["ratio"] == pytest.approx(rows["async-lenet"]["gflops"] / roof["gflops"])
+    assert r["met"] == (r["ratio"] >= 0.5)
+    assert rows["import-stalenb"]["target"] == 1.3 and rows["import-stalenb"]["ratio"] > 0
+
+
+def test_max_jobs_keeps_the_grid_in_this_process(monkeypatch, tmp_path):
+    import concurrent.futures
+
+    def no_pool(*a, **k):
+        raise AssertionError("a pool was started")
+
+    monkeypatch.setenv("STALENB_CACHE", str(tmp_path))
+    monkeypatch.setenv("STALENB_MAX_JOBS", "1")
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_pool)
+    base = sn.Config(protocol="async", staleness=sn.Uniform(1), train_size=128, eval_size=16, steps=2,
+                     eval_every=2, batch_size=8)
+    res = experiments.run_all(experiments.product(base, seed=[0, 1]), jobs=2, progress=False)
+    assert len(res) == 2
+
+
+def test_ipc_kernel_managers_get_their_own_socket_folders():
+    cls = reproduce.ipc_kernel_manager()
+    a, b = cls(kernel_name="python3"), cls(kernel_name="python3")
+    assert a.transport == "ipc" and a.ip != b.ip
+    for km in (a, b):
+        folder = __import__("pathlib").Path(km.ip).parent
+        assert folder.is_dir()
+        km.cleanup_ipc_files()
+        assert not folder.exists()
+
+
+def test_concurrent_notebooks_keep_order_and_name_the_first_failure(tmp_path):
+    from nbformat import v4, write
+
+    src, out = tmp_path / "nb", tmp_path / "build" / "notebooks"
+    src.mkdir()
+    for name, code in (("00_ok.ipynb", "import time; time.sleep(2)"), ("01_fails.ipynb", "assert False, 'broken'"),
+                       ("02_ok.ipynb", "y = 1")):
+        nb = v4.new_notebook(cells=[v4.new_code_cell("x = 1  # a number", metadata={"tags": ["parameters"]}),
+                                    v4.new_code_cell(code)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        write(nb, src / name)
+    with pytest.raises(reproduce.ReproduceError, match="01_fails.ipynb failed in cell 1.*broken"):
+        reproduce.reproduce("paper", folder=src, out_dir=out, timeout=120, verbose=False, jobs=2)
+    times = json.loads((out.parent / "reproduce-times.json").read_text())
+    assert list(times["seconds"]) == ["00_ok.ipynb"]  # the slower 00 first, nothing after the failure
+    assert reproduce.reproduce("paper", only=["00", "02"], folder=src, out_dir=out, timeout=120,
+                               verbose=False, jobs=2).keys() == {"00_ok.ipynb", "02_ok.ipynb"}
