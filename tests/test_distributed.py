@@ -34,6 +34,9 @@ CASES = {
     "reuse": dict(protocol="k-of-n", k=2, late="reuse"),
 }
 LIMIT_S = 60.0
+# A run of 100,000 steps would go on for hours: ending within this bound (the start of 4 fresh
+# interpreters on loaded shared cores + the 10 s timeout + the grace period) shows it did not hang.
+HANG_S = 180.0
 
 
 @pytest.fixture(scope="module")
@@ -111,12 +114,12 @@ def test_killed_worker_ends_the_run_with_an_error_naming_it_and_quoting_its_stde
     t0 = time.perf_counter()
     with pytest.raises(sd.DistributedError, match="worker rank 2") as info:
         sd.launch(cfg, timeout=10, _kill=(2, 0.5))
-    assert time.perf_counter() - t0 < LIMIT_S
+    assert time.perf_counter() - t0 < HANG_S
     assert info.value.rank == 2
     assert info.value.run is not None and len(info.value.run.history) >= 1  # partial log kept
-    tail = info.value.stderr[2]
-    assert tail and tail[-1].startswith("stalenb rank 2/4 (worker), pid ")  # its own last words
-    assert "last stderr lines of rank 2:\n    " + tail[-1] in str(info.value)
+    tail = info.value.stderr[2]  # the killed rank's own last words, quoted in the message
+    line = next(text for text in tail if text.startswith("stalenb rank 2/4 (worker), pid "))
+    assert "last stderr lines of rank 2:\n" in str(info.value) and "    " + line in str(info.value)
 
 
 def test_a_crashing_rank_shows_its_traceback_in_the_error(tmp_path):
