@@ -50,7 +50,6 @@ seed = 0             # seeds init, batches and delays
 
 # %%
 import platform
-import numpy as np
 import pandas as pd
 import torch, torchvision
 import stalenb as sn
