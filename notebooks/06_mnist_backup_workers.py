@@ -344,6 +344,32 @@ ax.set(xlabel="total late weight c", ylabel="", title=f"{model}: reuse weight sw
 sn.plotting.save_figure(fig, "06_reuse_weight_sweep");
 
 # %% [markdown]
+# ## What the data say
+#
+# Computed from the ledger records and the sweep above (no number typed in by hand).
+
+# %%
+def pts(r):
+    return f"{100 * r['statistic']:+.2f} points [{100 * r['ci_low']:+.2f}, {100 * r['ci_high']:+.2f}] → {r['verdict']}"
+
+
+def ratio(r):
+    return f"×{r['statistic']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}] → {r['verdict']}"
+
+
+for n, k in pairs_:
+    r = {c: ledger.records[f"06.{c}.n{n}k{k}"] for c in ("reuse-vs-drop", "tta-reuse-over-drop", "tta-reuse-over-sync",
+                                                         "reuse-vs-matched-drop")}
+    print(f"n = {n}, k = {k} (lr reuse {r['reuse-vs-drop']['lr_tuned']['reuse']:.3g}, drop {r['reuse-vs-drop']['lr_tuned']['drop']:.3g}, "
+          f"sync {r['reuse-vs-drop']['lr_tuned']['sync']:.3g}):\n  reuse − drop at T: {pts(r['reuse-vs-drop'])}"
+          f"\n  reuse − mass-matched drop at T: {pts(r['reuse-vs-matched-drop'])}"
+          f"\n  time to {target:.0%}: reuse / drop {ratio(r['tta-reuse-over-drop'])}; reuse / sync {ratio(r['tta-reuse-over-sync'])}")
+kind = np.select([cells.diverged, cells["diff"] > 0, cells["diff"] < 0], ["diverges", "helps", "hurts"], "tie")
+print("sweep (reuse − drop at T, mean of", len(sweep_seed_list), "seed(s)):",
+      cells.assign(kind=kind).groupby("c").kind.value_counts().unstack(fill_value=0).to_dict("index"))
+
+
+# %% [markdown]
 # ## Confirmatory subset: LeNet
 #
 # The poster's LeNet at one (n, k) of the grid, reuse vs drop, each at its own lr tuned on the
