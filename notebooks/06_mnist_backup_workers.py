@@ -79,6 +79,8 @@ base_seeds, sweep_seed_list = eval_seeds[:sn.paths.pick(baseline_seeds, 2)], eva
 lenet_seed_list = eval_seeds[:sn.paths.pick(lenet_seeds, 2)]
 sweep_ = sn.paths.pick(sweep_masses, sweep_masses[1:2])
 jobs_ = sn.paths.pick(jobs, 1)
+
+# %%
 assert not set(tune_seeds) & set(eval_seeds), "tuning seeds must differ from evaluation seeds"
 ledger = claims.Ledger("06", source="CS744 poster 'Benefits of staleness and asynchrony' (docs/seeds/benefits-of-staleness-poster.md)")
 n_train = len(sn.data.mnist(train=True)) - validation
