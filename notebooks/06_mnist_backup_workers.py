@@ -51,7 +51,7 @@ straggler_factor = 5.0      # slowdown of a straggling job
 per_sample = {"lenet": 1e-3, "mlp": 2.5e-4}  # simulated compute seconds per training sample (order of one CPU core)
 bandwidth = 1.25e9          # bytes/s of the server link, each direction (10 Gbit/s)
 latency = 1e-4              # seconds per message
-lenet_pair = [8, 2]         # (n, k) of the confirmatory LeNet comparison (the middle of the grid)
+lenet_pair = [8, 2]         # (n, k) of the confirmatory LeNet comparison (the middle of the grid); None skips it
 lenet_epochs = 1            # LeNet horizon in sync epochs: one third of the MLP's, a LeNet step costs about 6 MLP steps
 lenet_seeds = 5             # evaluation seeds per LeNet arm
 jobs = 2                    # processes for runs missing from the cache (1: in this kernel)
@@ -380,21 +380,27 @@ print("sweep (reuse − drop at T, mean of", len(sweep_seed_list), "seed(s)):",
 # so the horizon is a third of the MLP's; `docs/research.md` §2 gives no run length).
 
 # %%
-ln, lk = lenet_pair
-l_hor = {ln: horizon("lenet", ln, lenet_epochs_)}
-l_arms = {a: v for a, v in ex.backup_arms(base_for("lenet"), [lenet_pair], stale_mass, asynchronous=False).items()
-          if v[0]["family"] != "sync"}
-l_cfgs, l_grids, l_masses = tune_arms(l_arms, "lenet", l_hor)
-l_best, l_table = tuning.tune(l_cfgs, l_grids, seeds=tune_seeds, max_extend=max_extend_, jobs=jobs_, desc="06 LeNet lr search")
-l_specs = [s for a, (lab, cfg) in l_arms.items() for s in at_T(lab, cfg.replace(lr=l_best[a]), lenet_seed_list, "lenet", l_hor[ln], 1)]
-l_res = ex.run_all(l_specs, jobs=jobs_, desc="06 LeNet runs")
-l_fin = ex.value_at(l_res.history, ["arm", "seed"], [l_hor[ln]]).merge(pd.DataFrame([lab for lab, _ in l_arms.values()]), on="arm")
-d = ex.paired_difference(l_fin, "reuse", "drop", column="family", pair_on=("seed",))
-ledger.record(f"06.lenet.reuse-vs-drop.n{ln}k{lk}", quote=quote, statistic=d["diff"], ci_low=d["ci_low"], ci_high=d["ci_high"],
-              test=f"LeNet: reuse − drop test accuracy at T = {l_hor[ln]:.3g} simulated s (n = {ln}, k = {lk}, tuned lrs)",
-              threshold=margin, better="above", margin=margin, figures=["06_reuse_vs_drop"], runs=2 * d["n"], seeds=d["n"],
-              lr_tuned={lab["family"]: l_best[a] for a, (lab, _) in l_arms.items()}, horizon_s=l_hor[ln], reuse_weight_c=stale_mass)
-l_fin.groupby("family").test_acc.describe()[["count", "mean", "std", "min", "max"]].assign(lr=lambda t: [l_best[f"{f} n={ln} k={lk}"] for f in t.index]).round(4)
+def confirm_lenet(pair):
+    """Tune and run LeNet reuse and drop at one (n, k); record reuse − drop at T; per-arm summary."""
+    ln, lk = pair
+    l_hor = {ln: horizon("lenet", ln, lenet_epochs_)}
+    l_arms = {a: v for a, v in ex.backup_arms(base_for("lenet"), [pair], stale_mass, asynchronous=False).items()
+              if v[0]["family"] != "sync"}
+    l_cfgs, l_grids, _ = tune_arms(l_arms, "lenet", l_hor)
+    l_best, _ = tuning.tune(l_cfgs, l_grids, seeds=tune_seeds, max_extend=max_extend_, jobs=jobs_, desc="06 LeNet lr search")
+    l_specs = [s for a, (lab, cfg) in l_arms.items() for s in at_T(lab, cfg.replace(lr=l_best[a]), lenet_seed_list, "lenet", l_hor[ln], 1)]
+    l_res = ex.run_all(l_specs, jobs=jobs_, desc="06 LeNet runs")
+    l_fin = ex.value_at(l_res.history, ["arm", "seed"], [l_hor[ln]]).merge(pd.DataFrame([lab for lab, _ in l_arms.values()]), on="arm")
+    d = ex.paired_difference(l_fin, "reuse", "drop", column="family", pair_on=("seed",))
+    ledger.record(f"06.lenet.reuse-vs-drop.n{ln}k{lk}", quote=quote, statistic=d["diff"], ci_low=d["ci_low"], ci_high=d["ci_high"],
+                  test=f"LeNet: reuse − drop test accuracy at T = {l_hor[ln]:.3g} simulated s (n = {ln}, k = {lk}, tuned lrs)",
+                  threshold=margin, better="above", margin=margin, figures=["06_reuse_vs_drop"], runs=2 * d["n"], seeds=d["n"],
+                  lr_tuned={lab["family"]: l_best[a] for a, (lab, _) in l_arms.items()}, horizon_s=l_hor[ln], reuse_weight_c=stale_mass)
+    summary = l_fin.groupby("family").test_acc.describe()[["count", "mean", "std", "min", "max"]]
+    return summary.assign(lr=[l_best[f"{f} n={ln} k={lk}"] for f in summary.index]).round(4)
+
+
+confirm_lenet(lenet_pair) if lenet_pair else "LeNet subset not run in this profile (lenet_pair is None)"
 
 
 # %%
@@ -444,7 +450,8 @@ want = {"drop": len(eval_seeds), "reuse": len(eval_seeds), "sync": len(base_seed
 for arm, lab in info.set_index("arm").iterrows():
     assert counts[arm] == (want[lab.family] if is_main(lab.to_frame().T).iloc[0] else len(sweep_seed_list)), arm
 expected = {f"06.{c}.n{n}k{k}" for n, k in pairs_ for c in ("reuse-vs-drop", "tta-reuse-over-drop", "tta-reuse-over-sync",
-                                                            "reuse-vs-matched-drop")} | {f"06.lenet.reuse-vs-drop.n{ln}k{lk}"}
+                                                            "reuse-vs-matched-drop")}
+expected |= {"06.lenet.reuse-vs-drop.n{}k{}".format(*lenet_pair)} if lenet_pair else set()
 assert set(ledger.records) == expected, sorted(set(ledger.records) ^ expected)
 for rec in ledger.records.values():
     assert np.isfinite([rec["ci_low"], rec["ci_high"]]).all(), rec["id"]
