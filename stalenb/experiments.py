@@ -15,7 +15,9 @@ turn the histories into tables:
 
 Method sets of the two sources live here too: :func:`sparsification_methods` (paper 1's
 sparsifiers and the staleness remedies it compares against, ``docs/research.md`` §3) and
-:func:`backup_variants` (sync, k-of-n drop / reuse, async; the poster's experiment).
+:func:`backup_arms` (sync, k-of-n drop / reuse, async; the poster's experiment) with
+:func:`schedule_until` / :func:`at_horizon` (runs cut at a simulated-time horizon, gradient mass per
+update) and :func:`value_at` (a metric at fixed simulated times).
 """
 
 from __future__ import annotations
@@ -90,33 +92,6 @@ def sparsification_methods(densities=(0.001, 0.01, 0.1), randomk_density: float 
 
 def _pct(rho: float) -> str:
     return f"{100 * rho:g}%"
-
-
-def backup_variants(workers: int, ks, lag_weights=((1.0,),), asynchronous: bool = True) -> dict[str, dict]:
-    """The poster's protocols for n = ``workers`` as Config changes.
-
-    ``sync`` (wait for all n), ``k-of-n drop`` and ``k-of-n reuse`` for each k < n in ``ks`` (reuse
-    once per entry of ``lag_weights``), and ``async`` (each gradient of B/n samples applied on
-    arrival, the batch per gradient kept equal to the synchronous worker's share). k values are
-    deduplicated and those equal to n are covered by ``sync``.
-    """
-    out = {"sync": {"protocol": "sync", "workers": workers}}
-    for k in sorted({int(k) for k in ks}):
-        if not 1 <= k <= workers:
-            raise ValueError(f"k must satisfy 1 <= k <= workers ({workers}), got k={k}")
-        if k == workers:
-            continue
-        out[f"drop k={k}"] = {"protocol": "k-of-n", "workers": workers, "k": k, "late": "drop"}
-        for w in lag_weights:
-            out[f"reuse k={k} w={_weights(w)}"] = {"protocol": "k-of-n", "workers": workers, "k": k,
-                                                   "late": "reuse", "lag_weights": tuple(w)}
-    if asynchronous:
-        out["async"] = {"protocol": "async", "workers": workers}
-    return out
-
-
-def _weights(w) -> str:
-    return ",".join(f"{x:g}" for x in w)
 
 
 # -- running ----------------------------------------------------------------------------------------
@@ -361,41 +336,38 @@ def stale_weight(stale_mass: float, workers: int, k: int) -> float:
     return float(stale_mass) * k / (workers - k)
 
 
-def backup_specs(base: Config, workers, k_fractions=(0.0, 0.25, 0.5), stale_mass: float = 0.5,
-                 sweep_at=None, sweep_masses=(), seeds=(0,), asynchronous: bool = True):
-    """The poster's grid: for each n, sync, k-of-n drop / reuse for k = max(1, ⌊f·n⌋), and async.
+# -- notebook 06: k-of-n backup workers at equal simulated time ----------------------------------------
+def backup_arms(base: Config, pairs, stale_mass: float = 0.5, asynchronous: bool = True) -> dict:
+    """The poster's protocols for each (n, k) of ``pairs`` as ``{arm: (labels, config)}``.
 
-    Reuse weighs every late gradient by w = :func:`stale_weight` (``stale_mass``, n, k), the same for
-    all lags. Labels: ``n``, ``variant`` (e.g. ``"reuse k=2"``), ``family`` (``sync``, ``drop``,
-    ``reuse``, ``async``), ``k``, ``stale_mass`` (c, NaN outside reuse), ``lag_weight`` (w) and
-    ``seed``. ``base.batch_size`` is the global batch B (each worker computes B / n). The async
-    variant applies single gradients of B / n samples and runs ``steps · n`` updates (evaluating
-    every ``eval_every · n``), so that it computes as many gradients as sync. ``sweep_at = (n, k)``
-    adds reuse runs with each c of ``sweep_masses`` at that one setting (the lag-weight sweep).
+    Per n: ``sync`` (wait for all n) and, if ``asynchronous``, ``async`` (each gradient of B / n
+    samples applied on arrival); per (n, k) with k < n: ``drop`` (k-of-n, late jobs cancelled; backup
+    workers, Chen et al. 2016) and ``reuse`` (late gradients cached and applied in the next update,
+    each with lag weight w = :func:`stale_weight` (``stale_mass``, n, k); ``docs/research.md`` §2).
+    Arm names read ``"reuse n=8 k=2"``; labels are ``arm``, ``family``, ``n``, ``k`` (k = n for
+    sync, 1 for async) and ``c`` (the reuse weight, NaN elsewhere). ``base.batch_size`` is the
+    global batch B.
+
+    Example:
+        >>> arms = backup_arms(Config(batch_size=256), [(8, 2)])
+        >>> sorted(arms), arms["reuse n=8 k=2"][1].lag_weights
+        (['async n=8', 'drop n=8 k=2', 'reuse n=8 k=2', 'sync n=8'], (0.16666666666666666,))
     """
-    specs = []
-    for n in workers:
-        ks = sorted({max(1, int(f * n)) for f in k_fractions} - {n})
-        variants = [("sync", "sync", {"protocol": "sync", "workers": n}, math.nan)]
-        for k in ks:
-            variants.append((f"drop k={k}", "drop", {"protocol": "k-of-n", "workers": n, "k": k, "late": "drop"}, math.nan))
-            masses = [stale_mass]
-            if sweep_at is not None and (n, k) == tuple(sweep_at):
-                masses += [c for c in sweep_masses if c != stale_mass]
-            for c in masses:
-                name = f"reuse k={k}" if c == stale_mass else f"reuse k={k} c={c:g}"
-                variants.append((name, "reuse", {"protocol": "k-of-n", "workers": n, "k": k, "late": "reuse",
-                                                 "lag_weights": (stale_weight(c, n, k),)}, c))
+    out = {}
+    for n, k in pairs:
+        n, k = int(n), int(k)
+        if not 1 <= k < n:
+            raise ValueError(f"need 1 <= k < n for k-of-n, got (n, k) = ({n}, {k})")
+        arms = [("sync", n, {"protocol": "sync", "workers": n}, math.nan),
+                ("drop", k, {"protocol": "k-of-n", "workers": n, "k": k, "late": "drop"}, math.nan),
+                ("reuse", k, {"protocol": "k-of-n", "workers": n, "k": k, "late": "reuse",
+                              "lag_weights": (stale_weight(stale_mass, n, k),)}, float(stale_mass))]
         if asynchronous:
-            variants.append(("async", "async", {"protocol": "async", "workers": n, "batch_size": base.batch_size // n,
-                                                "steps": base.steps * n, "eval_every": base.eval_every * n}, math.nan))
-        for name, family, changes, c in variants:
-            cfg = base.replace(**changes)
-            for seed in seeds:
-                labels = {"n": n, "variant": name, "family": family, "k": cfg.k_eff, "stale_mass": c,
-                          "lag_weight": cfg.lag_weights[0] if family == "reuse" else math.nan, "seed": seed}
-                specs.append((labels, cfg.replace(seed=seed)))
-    return specs
+            arms.append(("async", 1, {"protocol": "async", "workers": n, "batch_size": base.batch_size // n}, math.nan))
+        for family, kk, changes, c in arms:
+            name = f"{family} n={n}" + (f" k={kk}" if family in ("drop", "reuse") else "")
+            out[name] = ({"arm": name, "family": family, "n": n, "k": kk, "c": c}, base.replace(**changes))
+    return out
 
 
 # -- fair-comparison helpers (notebook 05) ------------------------------------------------------------
@@ -473,3 +445,86 @@ def censored_median(values, limit: float) -> float:
     n = len(v)
     mid = v[(n - 1) // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
     return float(mid)
+
+
+# -- notebook 06: simulated-time horizons, values at times, crossing times -------------------------
+def schedule_until(config: Config, dim: int, horizon: float) -> pd.DataFrame:
+    """The updates of ``config``'s schedule completed by simulated time ``horizon`` (no training).
+
+    Columns: ``step``, ``time`` and ``mass`` = Σ_i w(lag_i) / K, the gradient mass of the update (its
+    step length relative to one averaged fresh gradient; 1 for sync, drop and async; above 1 for
+    reuse, whose late gradients add to the k fresh ones). ``dim`` is the model's parameter count
+    (dense pushes and pulls of 4·d bytes). ``config.steps`` is ignored: the schedule runs to ``horizon``.
+    """
+    from .compress import Compressor
+    from .schedule import Schedule
+
+    cfg = config.replace(steps=10**9)
+    sched = Schedule(cfg, Compressor(cfg.compressor, cfg.density, int(dim)).push_bytes, 4 * int(dim),
+                     np.random.default_rng(cfg.seed))
+    rows = []
+    for u in sched:
+        if u.time > horizon:
+            break
+        rows.append((u.step, u.time, sum(cfg.lag_weight(u.step - p.version) for p in u.pushes) / cfg.k_eff))
+    return pd.DataFrame(rows, columns=["step", "time", "mass"])
+
+
+def at_horizon(config: Config, dim: int, horizon: float, evals: int) -> Config:
+    """``config`` running exactly the updates completed by simulated time ``horizon`` (at least one),
+    evaluated about ``evals`` times (every ⌈steps / evals⌉ updates, and at the end)."""
+    steps = max(1, len(schedule_until(config, dim, horizon)))
+    return config.replace(steps=steps, eval_every=max(1, math.ceil(steps / int(evals))))
+
+
+def value_at(history: pd.DataFrame, by, points, x: str = "sim_time", metric: str = "test_acc",
+             interpolate: bool = False) -> pd.DataFrame:
+    """Per run (``by``) and point p of ``points``: ``metric`` at ``x`` = p.
+
+    By default the value of the last evaluation with ``x`` ≤ p (what the system holds at simulated time
+    or update p; NaN before the first evaluation); with ``interpolate``, linear between the two
+    evaluations around p (constant past the last one). A diverged run keeps the value of its last
+    evaluation (the broken model's; a non-finite value counts as 0). Columns: ``by``, ``at``, ``metric``.
+
+    Example:
+        >>> h = pd.DataFrame({"run": 0, "step": [0, 1, 2], "sim_time": [0.0, 1.0, 2.0], "test_acc": [0.1, 0.5, 0.9]})
+        >>> value_at(h, ["run"], [1.5]).test_acc.item(), value_at(h, ["run"], [1.5], interpolate=True).test_acc.item()
+        (0.5, 0.7)
+    """
+    rows = []
+    for key, grp in history.sort_values(["step"]).groupby(list(by), sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        xs, vals = grp[x].to_numpy(dtype=float), np.nan_to_num(grp[metric].to_numpy(dtype=float), nan=0.0)
+        for p in points:
+            i = np.searchsorted(xs, p, side="right") - 1
+            v = float(np.interp(p, xs, vals)) if interpolate else (float(vals[i]) if i >= 0 else math.nan)
+            rows.append({**dict(zip(by, key)), "at": p, metric: v})
+    return pd.DataFrame(rows)
+
+
+def crossing_time(history: pd.DataFrame, by, target: float, horizon=None, metric: str = "test_acc",
+                  x: str = "sim_time") -> pd.DataFrame:
+    """Per run: when ``metric`` first reaches ``target``, linear between the evaluation below and the
+    first one at or above it (the evaluations are sparse; :func:`time_to_accuracy` reports the
+    evaluation's own time instead). Runs that never reach it (or diverge first) are *censored*:
+    ``reached`` False and the time set to ``horizon`` (a number, or a dict keyed by the first column
+    of ``by``), or NaN without one. Columns: ``by``, ``x``, ``reached``.
+
+    Example:
+        >>> h = pd.DataFrame({"run": 0, "step": [0, 1, 2], "sim_time": [0.0, 1.0, 2.0], "test_acc": [0.1, 0.5, 0.9],
+        ...                   "diverged": False})
+        >>> crossing_time(h, ["run"], 0.7)[["sim_time", "reached"]].to_dict("records")
+        [{'sim_time': 1.5, 'reached': True}]
+    """
+    rows = []
+    for key, grp in history.sort_values("step").groupby(list(by), sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        xs, vals = grp[x].to_numpy(dtype=float), grp[metric].to_numpy(dtype=float)
+        ok = np.flatnonzero((vals >= target) & ~grp["diverged"].to_numpy(dtype=bool))
+        if len(ok):
+            i = int(ok[0])
+            t = xs[i] if i == 0 else xs[i - 1] + (target - vals[i - 1]) / (vals[i] - vals[i - 1]) * (xs[i] - xs[i - 1])
+        else:
+            t = horizon.get(key[0], math.nan) if isinstance(horizon, dict) else (math.nan if horizon is None else horizon)
+        rows.append({**dict(zip(by, key)), x: float(t), "reached": bool(len(ok))})
+    return pd.DataFrame(rows)

@@ -43,21 +43,6 @@ def test_stale_weight_bounds_the_late_mass():
         ex.stale_weight(0.5, 4, 4)
 
 
-def test_backup_specs_grid():
-    base = sn.Config(batch_size=256, steps=10, eval_every=5)
-    specs = ex.backup_specs(base, [4, 16], (0, 0.25, 0.5), 0.5, sweep_at=(16, 4), sweep_masses=(0.25, 3.0), seeds=(0, 1))
-    names = {(l["n"], l["variant"]) for l, _ in specs}
-    assert {v for n, v in names if n == 4} == {"sync", "drop k=1", "reuse k=1", "drop k=2", "reuse k=2", "async"}
-    assert (16, "reuse k=4 c=3") in names and (16, "drop k=8") in names and (16, "reuse k=8") in names
-    assert len(specs) == 2 * (6 + 1 + 3 * 2 + 2 + 1)  # two seeds; n=16: sync, 3 k × (drop, reuse), sweep, async
-    by = {(l["n"], l["variant"], l["seed"]): c for l, c in specs}
-    a = by[(16, "async", 1)]
-    assert (a.protocol, a.batch_size, a.steps, a.eval_every, a.seed) == ("async", 16, 160, 80, 1)
-    r = by[(16, "reuse k=4", 0)]
-    assert (r.late, r.k, r.lag_weights) == ("reuse", 4, (pytest.approx(0.5 * 4 / 12),))
-    assert by[(4, "sync", 0)].k_eff == 4
-
-
 def test_ci95_by_hand():
     mean, half, sd, n = ex.ci95([1.0, 2.0, 3.0, float("nan")])
     assert (mean, sd, n) == (2.0, 1.0, 3)
