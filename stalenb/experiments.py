@@ -292,21 +292,21 @@ def paired_difference(table: pd.DataFrame, a: str, b: str, *, column: str = "met
 
 
 def verdict(diff: dict, claim: str, margin: float = 0.01) -> str:
-    """Whether a paired difference (a − b, from :func:`paired_difference`) supports a claim.
+    """Three-valued verdict (:func:`stalenb.claims.verdict`) of a paired difference a − b.
 
-    - ``"improves"``: a is better than b — holds if the whole 95 % interval is above 0;
-    - ``"does not harm"``: a is not worse than b by more than ``margin`` (non-inferiority) — holds
-      if the whole interval is above −margin.
+    - ``"improves"``: a is better than b — the threshold is 0;
+    - ``"does not harm"``: a is not worse than b by more than ``margin`` (non-inferiority) — the
+      threshold is −margin.
 
-    Returns ``"holds"`` or ``"does not hold"`` (with fewer than 2 pairs: ``"undecided"``).
+    ``"holds"`` when the whole 95 % interval is above the threshold, ``"fails"`` when it is wholly
+    below, ``"inconclusive"`` otherwise (also with fewer than 2 pairs: no interval).
     """
+    from .claims import verdict as three_valued
+
     if claim not in ("improves", "does not harm"):
         raise ValueError(f"claim must be 'improves' or 'does not harm', got {claim!r}")
-    low = diff["ci_low"]
-    if not np.isfinite(low):
-        return "undecided"
     bound = 0.0 if claim == "improves" else -abs(margin)
-    return "holds" if low > bound else "does not hold"
+    return three_valued(diff["ci_low"], diff["ci_high"], bound, "above")
 
 
 def time_to_accuracy(history: pd.DataFrame, by, target: float, x: str = "sim_time") -> pd.DataFrame:

@@ -65,11 +65,12 @@ def test_paired_difference_and_verdicts():
     assert d["ci_low"] == pytest.approx(0.02 - half)
     assert ex.verdict(d, "improves") == "holds"
     flat = ex.paired_difference(_table([0.001, -0.002, 0.0, 0.002, -0.001, 0.0]), "a", "b")
-    assert ex.verdict(flat, "improves") == "does not hold"
+    assert ex.verdict(flat, "improves") == "inconclusive"  # the interval straddles 0
     assert ex.verdict(flat, "does not harm", margin=0.01) == "holds"
     worse = ex.paired_difference(_table([-0.05, -0.04, -0.06]), "a", "b")
-    assert ex.verdict(worse, "does not harm", margin=0.01) == "does not hold"
-    assert ex.verdict(ex.paired_difference(_table([0.1]), "a", "b"), "improves") == "undecided"
+    assert ex.verdict(worse, "does not harm", margin=0.01) == "fails"  # wholly below -margin
+    assert ex.verdict(worse, "improves") == "fails"
+    assert ex.verdict(ex.paired_difference(_table([0.1]), "a", "b"), "improves") == "inconclusive"
     with pytest.raises(ValueError, match="claim"):
         ex.verdict(d, "is better")
     with pytest.raises(ValueError, match="'c' has no rows"):
