@@ -48,8 +48,8 @@ ratio_threshold = 1.0       # time-to-accuracy ratio must be below 1 (faster)
 precision = 0.03            # paper profile: half-width of each reuse minus drop interval at most 3 points (binomial se on 2k digits is about 0.6)
 straggler_p = 0.1           # probability that a job straggles (as before in this notebook)
 straggler_factor = 5.0      # slowdown of a straggling job
-per_sample = {"lenet": 1e-3, "mlp": 2.5e-4}  # simulated compute seconds per training sample (order of one CPU core)
-bandwidth = 1.25e9          # bytes/s of the server link, each direction (10 Gbit/s)
+bandwidth = 1.25e9          # bytes/s of the server link: 10 Gbit/s, 10x the source cluster of 07, so stragglers stay visible beside the link time
+per_sample = "source"       # compute cost per sample: the source cluster's (timing.cluster), the same on every machine
 latency = 1e-4              # seconds per message
 lenet_pair = [8, 2]         # (n, k) of the confirmatory LeNet comparison (the middle of the grid); None skips it
 lenet_epochs = 1            # LeNet horizon in sync epochs: one third of the MLP's, a LeNet step costs about 6 MLP steps
@@ -89,9 +89,10 @@ print(f"{'QUICK' if quick else 'paper'} profile: (n, k) = {pairs_}, {epochs_} sy
 
 # %%
 def timing(model):
-    """The simulated cluster, in one place: compute per sample, stragglers, the server's shared link."""
-    return sn.Timing(per_sample=per_sample[model], slowdown=sn.timing.Straggler(straggler_p, straggler_factor),
-                     latency=latency, bandwidth=bandwidth)
+    """The simulated cluster shared with notebook 07 (``stalenb.timing.cluster``: per-sample cost of the
+    source's m4.2xlarge workers), with this notebook's stragglers and link bandwidth."""
+    return sn.timing.cluster(model, bandwidth=bandwidth, latency=latency, per_sample=per_sample,
+                             slowdown=sn.timing.Straggler(straggler_p, straggler_factor))
 
 
 def base_for(model):
