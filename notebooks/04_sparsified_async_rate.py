@@ -13,8 +13,6 @@
 #     name: python3
 # ---
 
-# %%
-
 # %% [markdown]
 # # 04 · The O(1/√T) rate of sparsified asynchronous SGD
 #
@@ -148,6 +146,7 @@ def sqrt_t_growth(g, n_boot=2000):
     return float(wide[-1].mean() / wide[0].mean()), *np.quantile(boot, [0.025, 0.975])
 
 
+# %%
 extra = {"lambda_min_path": lambda_min_path, "negative_share": negative_share, "workers": workers,
          "T_min": int(T[0]), "T_max": int(T[-1])}
 for r in table.itertuples():
