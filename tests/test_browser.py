@@ -341,8 +341,9 @@ def test_report_site_lists_every_claim_links_it_and_shows_no_error(chromium, tmp
             assert shown == {r["id"] for r in ledger}
             assert page.locator(".error").count() == 0, "the index reports error outputs"
             page.screenshot(path=shots / "report_index.png", full_page=True)
-            for link in rows.locator("a").all()[:3]:
-                href = link.get_attribute("href")
+            hrefs = [a.get_attribute("href") for a in rows.locator("a").all()]
+            assert len(hrefs) == len(ledger), "every claim links to its notebook cell"
+            for href in hrefs[:3]:
                 page.goto(f"{index.parent.as_uri()}/{href}")
                 anchor = href.split("#", 1)[1]
                 assert page.locator(f'[id="{anchor}"]').count() == 1, f"{href}: no element {anchor!r}"

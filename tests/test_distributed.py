@@ -149,13 +149,17 @@ def test_a_script_without_a_main_guard_runs(tmp_path):
 
 
 def test_one_worker_sync_equals_simulate():
+    """The real driver equals the simulator bit for bit: its workers compute the gradient the way the
+    simulator's reference path does (``path="reference"``, torch.func on the plain module); the fast
+    path differs from that only by float rounding (``channels_last`` convolutions), which
+    ``tests/test_fastpath.py`` bounds for every protocol."""
     cfg = sn.Config(protocol="sync", workers=1, steps=15, batch_size=16, train_size=512, eval_size=64,
                     eval_every=5, lr=0.1, momentum=0.5)
     real = sd.launch(cfg, timeout=30)  # each process computes on 1 thread: so does the simulation
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        sim = sn.run(cfg, cache=False, progress=False)
+        sim = sn.run(cfg, cache=False, progress=False, path="reference")
     finally:
         torch.set_num_threads(threads)
     cols = ["step", "samples", "gradients", "train_loss", "batch_loss", "test_loss", "test_acc", "bytes_sent"]
