@@ -184,7 +184,8 @@ def collect(notebooks, profile_name: str, target=None) -> Path:
     return target
 
 
-def _fmt(x) -> str:
+def fmt(x) -> str:
+    """A ledger number as the README table and the report show it."""
     if x is None:
         return "–"
     if isinstance(x, float) and (abs(x) >= 1e4 or (x != 0 and abs(x) < 1e-3)):
@@ -209,11 +210,11 @@ def readme_table(records, figures_url: str = "figures") -> str:
                   "| --- | --- | --- | --- | --- |"]
         for r in recs:
             interval = "" if r["ci_low"] == r["ci_high"] == r["statistic"] else \
-                f" [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
+                f" [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
             side = ">" if r["better"] == "above" else "<"
             test = r["test"].replace("|", "\\|")
-            lines.append(f"| `{r['id']}` | {test} | {_fmt(r['statistic'])}{interval} | "
-                         f"{side} {_fmt(r['threshold'])} | **{r['verdict']}** |")
+            lines.append(f"| `{r['id']}` | {test} | {fmt(r['statistic'])}{interval} | "
+                         f"{side} {fmt(r['threshold'])} | **{r['verdict']}** |")
     return "\n".join(lines)
 
 

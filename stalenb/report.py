@@ -55,7 +55,7 @@ def errors(nb) -> list[str]:
 
 
 def _fmt(x) -> str:
-    return "–" if x is None else f"{x:.4g}" if isinstance(x, float) else html.escape(str(x))
+    return html.escape(claims.fmt(x))
 
 
 def build(executed=None, out=None, ledger=None) -> Path:
