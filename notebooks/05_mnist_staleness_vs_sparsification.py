@@ -182,7 +182,7 @@ lr_table.pivot_table(index=["model", "method"], columns="tau", values=["lr", "mo
 # %%
 fig, ax = plt.subplots(figsize=(8, 3.8))
 part = search[search.model == model].assign(arm_label=lambda d: d.method + " μ=" + d.momentum.map("{:g}".format))
-sns.lineplot(part, x="lr", y="val_acc", hue="arm_label", style="tau", markers=True, ax=ax)
+sns.lineplot(part, x="lr", y="val_acc", hue="arm_label", style="tau", markers=True, seed=0, ax=ax)
 ax.set(xscale="log", xlabel="learning rate", ylabel="validation accuracy (tuning run)", title=f"{model}: lr search")
 ax.legend(fontsize="x-small", ncol=2, bbox_to_anchor=(1.02, 1), loc="upper left")
 sn.plotting.save_figure(fig, "05_lr_search");
@@ -221,7 +221,7 @@ print(f"{len(res)} runs ({res.from_cache} from the cache); diverged: {int(fin.di
 # %%
 order = ["vanilla", primary] + alternatives
 mlp_t = hist[(hist.model == model) & (hist.view == "tuned")]
-g = sns.relplot(mlp_t, x="step", y="test_acc", hue="method", hue_order=order, col="tau", kind="line",
+g = sns.relplot(mlp_t, x="step", y="test_acc", hue="method", hue_order=order, col="tau", kind="line", seed=0,
                 height=2.8, aspect=1.2)
 g.set_titles("τ_max = {col_name}").set(ylim=(0.5, 1), ylabel="test accuracy", xlabel="server updates")
 g.figure.suptitle(f"{model}, async SGD, each arm at its tuned lr", y=1.03, fontsize="medium")
@@ -376,7 +376,7 @@ def curves(view="tuned", tau=stale_taus[-1], methods_shown=tuple(order)):
     d = hist[(hist.model == model) & (hist.view == view) & (hist.tau == tau) & hist.method.isin(methods_shown)]
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     if len(d):
-        sns.lineplot(d, x="step", y="test_acc", hue="method", ax=ax)
+        sns.lineplot(d, x="step", y="test_acc", hue="method", seed=0, ax=ax)
     ax.set(title=f"{model}, {view} view, τ_max = {tau} (cached runs)", ylim=(0.5, 1), ylabel="test accuracy")
     return fig
 

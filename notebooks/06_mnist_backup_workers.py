@@ -169,7 +169,7 @@ lr_frame.drop(columns="c").round(4)
 fig, axes = plt.subplots(1, len(horizons), figsize=(4.2 * len(horizons), 3.4), squeeze=False, sharey=True)
 curves = lr_table.merge(pd.DataFrame([arms[a][0] for a in arms]), on="arm")
 for ax, n in zip(axes[0], horizons):
-    sns.lineplot(curves[curves.n == n], x="lr", y="val_acc", hue="family", style="k", marker="o", ax=ax, legend=ax is axes[0, -1])
+    sns.lineplot(curves[curves.n == n], x="lr", y="val_acc", hue="family", style="k", marker="o", seed=0, ax=ax, legend=ax is axes[0, -1])
     ax.set(xscale="log", title=f"n = {n}", xlabel="learning rate", ylabel="validation accuracy at T")
 fig.suptitle(f"lr search ({model}, seed {tune_seeds[0]}): each arm's chosen lr is its maximum", fontsize="medium")
 fig.tight_layout()
@@ -229,7 +229,7 @@ main = acc[is_main(acc)]
 fig, axes = plt.subplots(1, len(horizons), figsize=(4.4 * len(horizons), 3.6), squeeze=False)
 for ax, n in zip(axes[0], horizons):
     part = main[main.n == n].assign(k=lambda d: d.k.astype(str))
-    sns.lineplot(part, x="at", y="test_acc", hue="family", style="k", errorbar=("ci", 95), ax=ax, legend=ax is axes[0, -1])
+    sns.lineplot(part, x="at", y="test_acc", hue="family", style="k", errorbar=("ci", 95), seed=0, ax=ax, legend=ax is axes[0, -1])
     ax.set(title=f"{model}, n = {n}", xlabel="simulated seconds", ylabel="test accuracy",
            ylim=(max(0.5, part.test_acc.quantile(0.05) - 0.02), 1.0))
 fig.suptitle(f"B = {batch_size}, stragglers p = {straggler_p}, ×{straggler_factor:g}; each arm at its tuned lr", fontsize="medium")
@@ -410,7 +410,7 @@ def show(n=pairs_[0][0], families=("sync", "drop", "reuse", "async", "matched"))
     d = main[(main.n == n) & main.family.isin(families)].assign(k=lambda d: d.k.astype(str))
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     if len(d):
-        sns.lineplot(d, x="at", y="test_acc", hue="family", style="k", errorbar=("ci", 95), ax=ax)
+        sns.lineplot(d, x="at", y="test_acc", hue="family", style="k", errorbar=("ci", 95), seed=0, ax=ax)
     ax.set(title=f"{model}, n = {n} (tuned lrs)", xlabel="simulated seconds", ylabel="test accuracy")
     return fig
 

@@ -57,10 +57,11 @@ def digit_grid(images, labels, rows: int = 4, cols: int = 10):
 
 
 def learning_curves(frame, x: str = "step", y: str = "test_acc", hue: str = "label", ax=None, **kw):
-    """Line plot of ``y`` against ``x`` per ``hue`` from a tidy frame (seaborn ``lineplot``)."""
+    """Line plot of ``y`` against ``x`` per ``hue`` from a tidy frame (seaborn ``lineplot``; its
+    bootstrapped confidence band is seeded, ``seed=0``, so the figure is the same on every run)."""
     if ax is None:
         _, ax = plt.subplots()
-    sns.lineplot(data=frame, x=x, y=y, hue=hue, ax=ax, **kw)
+    sns.lineplot(data=frame, x=x, y=y, hue=hue, ax=ax, seed=kw.pop("seed", 0), **kw)
     return ax.figure
 
 

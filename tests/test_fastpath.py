@@ -82,17 +82,31 @@ def test_quadratic_through_both_paths_is_identical():
     assert all(torch.allclose(u, v, atol=1e-12) for u, v in zip(a, b))
 
 
-def test_flat_buffer_gradient_equals_torch_func_gradient(lenet):
-    x = lenet.x0 + 0.01 * torch.randn(lenet.dim, generator=torch.Generator().manual_seed(0))
+@pytest.mark.parametrize("model", sn.models.MODELS)
+def test_flat_buffer_gradient_equals_torch_func_gradient(model):
+    net = NeuralNet(model, 0, None, 64, 16)
+    x = net.x0 + 0.01 * torch.randn(net.dim, generator=torch.Generator().manual_seed(0))
     idx = torch.arange(24)
-    loss_ref, g_ref = lenet.loss_grad(x, idx)
-    loss, g = lenet.loss_grad_buffer(x, idx)
+    loss_ref, g_ref = net.loss_grad(x, idx)
+    loss, g = net.loss_grad_buffer(x, idx)
     assert loss == pytest.approx(loss_ref, rel=1e-5)
     assert torch.allclose(g, g_ref, atol=1e-6, rtol=1e-4)
-    # the buffer is reused, the gradients land in it in place
+    # the buffer is reused, the gradients land in it in place (fully connected layers write there
+    # from their backward, the others are copied in): every entry is overwritten by the next call
     ptr = g.data_ptr()
-    _, g2 = lenet.loss_grad_buffer(lenet.x0, idx[:8])
-    assert g2.data_ptr() == ptr and not torch.allclose(g2, g_ref)
+    g.fill_(float("nan"))
+    _, g2 = net.loss_grad_buffer(net.x0, idx[:8])
+    _, g2_ref = net.loss_grad(net.x0, idx[:8])
+    assert g2.data_ptr() == ptr and torch.allclose(g2, g2_ref, atol=1e-6, rtol=1e-4)
+    assert not any(p.grad is not None for p in net.flat.params if p.dim() == 2)  # no copy left behind
+
+
+def test_mlp_fast_path_gives_the_reference_iterates():
+    mlp = NeuralNet("mlp", 0, None, TINY["train_size"], TINY["eval_size"])
+    c = sn.Config(**{**TINY, **PROTOCOLS["k-of-n-reuse"]}, model="mlp")
+    (_, xs_ref), (_, xs_fast) = trajectory(c, mlp, "reference"), trajectory(c, mlp, "fast")
+    assert len(xs_ref) == len(xs_fast) == c.steps
+    assert all(torch.allclose(a, b, atol=1e-6, rtol=1e-5) for a, b in zip(xs_ref, xs_fast))
 
 
 @pytest.mark.parametrize("d,density", [(431_080, 0.01), (100_000, 0.001), (50_000, 0.2), (40_000, 0.5)])

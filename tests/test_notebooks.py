@@ -254,3 +254,23 @@ def test_notebook_and_its_jupytext_source_agree(path):
     have = [(c.cell_type, c.source, sorted(c.get("metadata", {}).get("tags", []))) for c in nb.cells]
     assert have == want, f"{path.name} and {source.name} disagree; run `make notebooks`"
     assert nb.metadata.get("jupytext", {}).get("formats") == "ipynb,py:percent"
+
+
+BOOTSTRAPPING = ("lineplot", "relplot", "barplot", "pointplot", "regplot", "lmplot", "catplot")
+
+
+def _seaborn_calls(tree):
+    return [c for name in BOOTSTRAPPING for c in _calls(tree, name) if (_dotted(c.func) or "").startswith("sns.")]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + sorted(Path(sn.__file__).parent.glob("*.py")),
+                         ids=_ids(NOTEBOOKS) + [p.name for p in sorted(Path(sn.__file__).parent.glob("*.py"))])
+def test_seaborn_confidence_bands_are_seeded(path):
+    # seaborn bootstraps its default 95 % bands with an unseeded generator: the same data then draw
+    # a different figure on every run ("same seed, same numbers" covers figures too)
+    sources = [c.source for c in _code(_read(path))] if path.suffix == ".ipynb" else [path.read_text()]
+    for source in sources:
+        for call in _seaborn_calls(_parse(source)):
+            kw = {k.arg: k.value for k in call.keywords}
+            no_band = isinstance(kw.get("errorbar"), ast.Constant) and kw["errorbar"].value is None
+            assert "seed" in kw or no_band, f"{path.name}: sns.{_dotted(call.func)} line {call.lineno} has no seed="
