@@ -50,11 +50,17 @@ def _package_hash() -> str:
     return _hash_sources(PACKAGE)
 
 
-def _hash_sources(package: Path) -> str:
+def source_hash() -> str:
+    """SHA-256 (first 16 hex digits) of every module of the package, presentation included (what
+    a notebook's figures and tables depend on; :mod:`stalenb.reproduce` keys executed notebooks on it)."""
+    return _hash_sources(PACKAGE, exclude=())
+
+
+def _hash_sources(package: Path, exclude=PRESENTATION) -> str:
     h = hashlib.sha256()
     for path in sorted(Path(package).rglob("*.py")):
         rel = path.relative_to(package).as_posix()
-        if rel in PRESENTATION:
+        if rel in exclude:
             continue
         h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]

@@ -8,6 +8,7 @@ the reproduce runner).
 from __future__ import annotations
 
 import matplotlib
+import numpy as np
 import matplotlib.pyplot as plt
 import seaborn as sns
 
@@ -45,13 +46,23 @@ def save_figure(fig, name: str) -> tuple:
     return pdf, png
 
 
-def digit_grid(images, labels, rows: int = 4, cols: int = 10):
-    """A grid of MNIST digits (``images``: (N, 28, 28) uint8 or float) titled with their labels."""
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 1.0))
-    for ax, img, lab in zip(axes.flat, images, labels):
-        ax.imshow(img, cmap="gray_r")
-        ax.set_title(str(int(lab)), fontsize=8)
-        ax.axis("off")
+def digit_grid(images, labels, rows: int = 4, cols: int = 10, gap: int = 10):
+    """A grid of MNIST digits (``images``: (N, 28, 28) uint8 or float) with their labels above them.
+
+    One image (the digits tiled into a mosaic, ``gap`` white pixels above each for its label)
+    instead of one axes per digit: the same picture at a fraction of the drawing time.
+    """
+    imgs = np.asarray(images[: rows * cols], dtype=float)
+    n, h, w = imgs.shape
+    tiles = np.zeros((rows * cols, h + gap, w + 2))
+    tiles[:n, gap:, 1:-1] = imgs
+    mosaic = tiles.reshape(rows, cols, h + gap, w + 2).transpose(0, 2, 1, 3).reshape(rows * (h + gap), cols * (w + 2))
+    fig, ax = plt.subplots(figsize=(cols * 0.9, rows * 1.0))
+    ax.imshow(mosaic, cmap="gray_r", interpolation="nearest")
+    for i, lab in enumerate(labels[:n]):
+        r, c = divmod(i, cols)
+        ax.text(c * (w + 2) + (w + 2) / 2, r * (h + gap) + gap / 2, str(int(lab)), fontsize=8, ha="center", va="center")
+    ax.axis("off")
     fig.tight_layout()
     return fig
 

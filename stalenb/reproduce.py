@@ -17,6 +17,11 @@ What it does (``docs/design.md`` (appendix), "traps of the toolchain"):
 - checks every parameter of a profile against ``papermill.inspect_notebook`` before running
   anything (papermill itself only logs an unknown name and runs with the defaults);
 - stops at the first failing notebook, naming the notebook, the cell and the error;
+- skips a notebook whose inputs and outputs are unchanged since it last succeeded (make's rule,
+  :func:`stamp_key`): the notebook file, every module of the package, the profile, its
+  parameters, the data folder and the versions of the libraries that draw and compute; its
+  executed copy, ledger and figures must still be there byte for byte (SHA-256). ``--force``
+  re-executes every notebook anyway;
 - prints the time of each notebook and writes them to ``build/reproduce-times.json``;
 - sets ``SOURCE_DATE_EPOCH`` so that regenerated PDFs are byte-identical, and ``TQDM_DISABLE``
   so that executed copies carry no progress-bar widgets;
@@ -176,6 +181,70 @@ def ipc_kernel_manager():
     return IPCKernelManager
 
 
+#: Libraries whose version can change a notebook's numbers or figures (part of :func:`stamp_key`).
+STAMP_LIBRARIES = ("torch", "torchvision", "numpy", "scipy", "pandas", "matplotlib", "seaborn", "papermill")
+
+
+def stamp_key(nb: Path, profile: str, params: dict) -> str:
+    """What a notebook's executed copy, ledger and figures depend on, as one SHA-256: the notebook
+    file, every module of the package (:func:`stalenb.cache.source_hash`), the profile, the
+    parameters, the data folder, quick mode and :data:`STAMP_LIBRARIES`' versions."""
+    import hashlib
+    from importlib import metadata
+
+    from .cache import source_hash
+
+    def version(name):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    payload = {"notebook": hashlib.sha256(nb.read_bytes()).hexdigest(), "package": source_hash(),
+               "profile": profile, "params": params, "quick": paths.quick(),
+               "data": str(paths.data_dir().resolve()), "libraries": {n: version(n) for n in STAMP_LIBRARIES}}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _outputs(nb: Path, out_dir: Path, profile: str, publish: bool) -> list[Path]:
+    """The files a run of ``nb`` leaves: its executed copy, its ledger, its ``NN_*`` figures."""
+    from . import claims
+
+    number = nb.name.split("_", 1)[0]
+    found = [out_dir / nb.name, *sorted(paths.figures_dir(profile).glob(f"{number}_*"))]
+    return found + ([claims.ledger_dir(profile) / f"{number}.json"] if publish else [])
+
+
+def _digests(files) -> dict[str, str | None]:
+    import hashlib
+
+    return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() if f.is_file() else None for f in files}
+
+
+def _stamp_path(nb: Path, out_dir: Path) -> Path:
+    return out_dir / f"{nb.stem}.stamp.json"
+
+
+def unchanged(nb: Path, out_dir: Path, profile: str, params: dict, publish: bool) -> bool:
+    """True when ``nb`` last succeeded with the same :func:`stamp_key` and left outputs that are
+    all still there, unmodified."""
+    try:
+        stamp = json.loads(_stamp_path(nb, out_dir).read_text())
+    except (OSError, ValueError):
+        return False
+    if stamp.get("key") != stamp_key(nb, profile, params):
+        return False
+    outputs = stamp.get("outputs", {})
+    return all(v is not None for v in outputs.values()) and _digests(map(Path, outputs)) == outputs
+
+
+def _stamp(nb: Path, out_dir: Path, profile: str, params: dict, publish: bool) -> None:
+    """Record a successful run of ``nb`` (its key and the digests of its outputs)."""
+    record = {"key": stamp_key(nb, profile, params), "outputs": _digests(_outputs(nb, out_dir, profile, publish))}
+    with atomic_write(_stamp_path(nb, out_dir)) as fh:
+        fh.write(json.dumps(record, indent=1) + "\n")
+
+
 def _worker_setup(max_jobs: int) -> None:
     """In each runner process: cap the grids' worker processes (``STALENB_MAX_JOBS``, read by
     :func:`stalenb.experiments.run_all`), so that notebooks running side by side keep about one busy
@@ -186,8 +255,9 @@ def _worker_setup(max_jobs: int) -> None:
 def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
               timeout: int = DEFAULT_TIMEOUT, out_dir: Path | None = None, log_output: bool = False,
               folder: Path | None = None, verbose: bool = True, publish: bool | None = None,
-              jobs: int = 1) -> dict[str, float]:
-    """Run the notebooks; return ``{notebook name: seconds}``.
+              jobs: int = 1, force: bool = False) -> dict[str, float]:
+    """Run the notebooks; return ``{notebook name: seconds}`` (0.0 for a notebook skipped as
+    :func:`unchanged`; ``force=True`` executes every notebook).
 
     All parameters are checked before the first notebook starts. ``jobs`` notebooks run at once
     (``python -m stalenb.reproduce``: the number of cores), each in its own process and kernel, started in reading order;
@@ -220,18 +290,21 @@ def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
     echo = print if verbose else (lambda *a, **k: None)
     echo(f"stalenb.reproduce: profile {profile!r}, {len(plan)} notebook(s) -> {out_dir}")
     total = time.perf_counter()
-    jobs = max(1, min(jobs, len(plan)))
+    skip = {nb for nb, params in plan if not force and unchanged(nb, out_dir, profile, params, publish)}
+    jobs = max(1, min(jobs, len(plan) - len(skip)))
     with _Launcher(jobs) as launch:
         pending = []
         for nb, params in plan:
             def forget(nb=nb):  # a ledger left by an earlier run must not pass for this run's
+                _stamp_path(nb, out_dir).unlink(missing_ok=True)
                 if publish:
                     (claims.ledger_dir(profile) / f"{nb.name.split('_', 1)[0]}.json").unlink(missing_ok=True)
 
-            pending.append(launch(forget, run_notebook, nb, out_dir, params, timeout, log_output))
+            pending.append((lambda: 0.0) if nb in skip else
+                           launch(forget, run_notebook, nb, out_dir, params, timeout, log_output))
         for (nb, params), result in zip(plan, pending):
             shown = f" {params}" if params else ""
-            echo(f"  running {nb.name}{shown}", flush=True)
+            echo(f"  {'unchanged' if nb in skip else 'running'} {nb.name}{shown}", flush=True)
             try:
                 times[nb.name] = result()
             except BaseException:
@@ -241,7 +314,10 @@ def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
                 _write_times(out_dir, profile, times)
             if publish:
                 claims.collect([nb.name.split("_", 1)[0]], profile)
-            echo(f"  {times[nb.name]:7.1f} s  {nb.name}", flush=True)
+            if nb not in skip:
+                _stamp(nb, out_dir, profile, params, publish)
+            echo(f"  {times[nb.name]:7.1f} s  {nb.name}{' (unchanged, not re-executed)' if nb in skip else ''}",
+                 flush=True)
     if publish and profile == "paper":
         ledger = claims.load(paths.figures_dir("paper") / "claims.json")
         if claims.update_readme(paths.repo_root() / "README.md", ledger):
@@ -300,6 +376,8 @@ def main(argv=None) -> int:
     parser.add_argument("--log-output", action="store_true", help="echo the notebooks' output")
     parser.add_argument("--jobs", type=int, default=None,
                         help="notebooks run at once (default: the number of cores; 1: one after the other)")
+    parser.add_argument("--force", action="store_true",
+                        help="execute every notebook, also those whose inputs and outputs are unchanged")
     parser.add_argument("--list", action="store_true", help="list the notebooks and their parameters, run nothing")
     parser.add_argument("--readme", action="store_true",
                         help="only regenerate README.md's results table from figures/claims.json")
@@ -327,7 +405,7 @@ def main(argv=None) -> int:
                 print(f"{nb.name}: {names}")
             return 0
         reproduce(profile, args.only, overrides, args.timeout, log_output=args.log_output,
-                  jobs=args.jobs or os.cpu_count() or 1)
+                  jobs=args.jobs or os.cpu_count() or 1, force=args.force)
     except (ReproduceError, ValueError) as exc:
         print(f"\nstalenb.reproduce: {exc}", file=sys.stderr)
         return 1

@@ -112,3 +112,29 @@ def test_paper_run_collects_the_ledger_and_regenerates_the_readme(tmp_path, monk
     reproduce.reproduce("paper", overrides={"00": {"x": 0.9}}, timeout=300, verbose=False)
     assert claims.load(root / "figures" / "claims.json")[0]["verdict"] == "fails"
     assert "**fails**" in claims.readme_block(root / "README.md")
+
+
+def test_an_unchanged_notebook_is_not_executed_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("STALENB_FIGURES", str(tmp_path / "figures"))
+    src, out = tmp_path / "nb", tmp_path / "build" / "notebooks"
+    src.mkdir()
+    marker = tmp_path / "ran.txt"
+    nb = _write(src, "00_a.ipynb", [f"open({str(marker)!r}, 'a').write(f'{{x}} ')"])
+
+    def run(**kw):
+        return reproduce.reproduce("paper", folder=src, out_dir=out, timeout=120, verbose=False, **kw)
+
+    run()
+    run()  # nothing changed: skipped
+    assert marker.read_text() == "1 " and (out / "00_a.stamp.json").is_file()
+    run(overrides={"00": {"x": 2}})  # other parameters: executed
+    run(overrides={"00": {"x": 2}})
+    assert marker.read_text() == "1 2 "
+    (out / "00_a.ipynb").write_text("{}")  # an output changed by hand: executed again
+    run(overrides={"00": {"x": 2}})
+    nb.write_text(nb.read_text().replace("# a number", "# a count"))  # the notebook edited
+    run(overrides={"00": {"x": 2}})
+    run(overrides={"00": {"x": 2}}, force=True)
+    assert marker.read_text() == "1 2 2 2 2 "
+    assert not reproduce.unchanged(nb, out, "quick", {"x": 2}, False)  # the profile is part of the key
+    assert reproduce.unchanged(nb, out, "paper", {"x": 2}, False)

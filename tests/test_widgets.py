@@ -214,3 +214,21 @@ def test_module_docstring_example_runs():
 
     failed, attempted = doctest.testmod(sw)
     assert attempted > 0 and failed == 0
+
+
+def test_digit_grid_tiles_each_digit_under_its_label():
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from stalenb import plotting
+
+    imgs = np.random.default_rng(0).integers(0, 255, (7, 28, 28))
+    fig = plotting.digit_grid(imgs, list(range(7)), rows=2, cols=4, gap=10)
+    ax = fig.axes[0]
+    mosaic = ax.images[0].get_array()
+    assert mosaic.shape == (2 * 38, 4 * 30)
+    r, c = divmod(5, 4)  # digit 5: second row, second column
+    np.testing.assert_array_equal(mosaic[r * 38 + 10 : (r + 1) * 38, c * 30 + 1 : c * 30 + 29], imgs[5])
+    assert [t.get_text() for t in ax.texts] == [str(i) for i in range(7)]
+    assert not mosaic[-38:, -30:].any()  # the eighth tile is empty
+    plt.close(fig)
