@@ -44,7 +44,7 @@ max_extend = 3                    # grid steps the search may add past an edge t
 validation = 1000                 # training digits held out for tuning: 7k train / 1k validation of the 8k
 batch_size = 32                   # samples per gradient
 epochs = 3                        # passes over the 7k training digits per evaluation run (past the transient)
-tune_epochs = 1                   # passes per tuning run: a third of an evaluation run, to fit the budget
+tune_epochs = 3                   # passes per tuning run: the evaluation horizon (a shorter run can favour unstable steps)
 confirm_epochs = 1                # passes per LeNet run: a LeNet step costs about 6 MLP steps
 evals_per_epoch = 1               # evaluations per epoch (best-validation checkpoint, steps to target)
 tune_eval_size = 200              # test digits evaluated in tuning runs (not used for the choice; fewer is cheaper)
@@ -135,8 +135,14 @@ print(f"non-inferiority margin = {margin_se} × sqrt({margin_acc}·{1 - margin_a
 # error feedback (not the primary), random-k (its per-push random permutation of the 1 M
 # coordinates makes a step about 3× a vanilla step here), the timing-emergent arms (kept as a
 # staleness check), τ_max 4 and 16 (two stale levels, a mild and a heavy one, are what fits).
-# Tuning runs are a third of an evaluation run, which favours larger steps; the evaluation seeds
-# then report honest intervals at the chosen lr.
+# Tuning runs span the evaluation horizon (`tune_epochs` = `epochs`; LeNet its `confirm_epochs`).
+#
+# **Revision (2026-11-23, made before the re-run, kept whatever it gives).** The first paper run
+# tuned on one epoch for three-epoch evaluation runs (LeNet on half its run). There top-k 1 % + EF at
+# τ_max 32 was tuned to lr 0.1 (vanilla: 0.035) and ended at 0.70 test accuracy against vanilla's
+# 0.89 — a loss that an lr chosen on a shorter run can produce by itself, so that "fails" did not
+# separate the method from the protocol. Tuning now runs to the evaluation horizon; the verdicts
+# below are whatever that gives.
 
 # %% [markdown]
 # ## Step-size search on the validation split
@@ -155,7 +161,7 @@ for t in taus_:
         arm_info[f"{model} {m} @ {t}"] = (model, t, m, 0.0)
     arm_info.update({f"{model} momentum {mu:g} @ {t}": (model, t, "momentum", mu) for mu in momenta_ if mu and t})
 arm_info.update({f"{confirm_model} {m} @ {t}": (confirm_model, t, m, 0.0) for t in confirm_taus_ for m in ("vanilla", primary)})
-tune_len = {model: tune_steps, confirm_model: max(confirm_steps // 2, 1)}  # LeNet tunes on half its run
+tune_len = {model: tune_steps, confirm_model: confirm_steps}  # every arm tunes on its evaluation horizon
 arms = {a: config(mdl, t, m, grid[len(grid) // 2], mu, tune_len[mdl], tune_len[mdl], tune_eval_size, tune_seed)
         for a, (mdl, t, m, mu) in arm_info.items()}
 grids = {a: [float(f"{lr * (1 - mu):.6g}") for lr in grid] for a, (_, _, _, mu) in arm_info.items()}
