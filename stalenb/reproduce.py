@@ -238,9 +238,10 @@ def unchanged(nb: Path, out_dir: Path, profile: str, params: dict, publish: bool
     return all(v is not None for v in outputs.values()) and _digests(map(Path, outputs)) == outputs
 
 
-def _stamp(nb: Path, out_dir: Path, profile: str, params: dict, publish: bool) -> None:
-    """Record a successful run of ``nb`` (its key and the digests of its outputs)."""
-    record = {"key": stamp_key(nb, profile, params), "outputs": _digests(_outputs(nb, out_dir, profile, publish))}
+def _stamp(nb: Path, out_dir: Path, profile: str, key: str, publish: bool) -> None:
+    """Record a successful run of ``nb``: ``key`` (its :func:`stamp_key`, taken before it started,
+    so that an edit made while it ran is not credited to it) and the digests of its outputs."""
+    record = {"key": key, "outputs": _digests(_outputs(nb, out_dir, profile, publish))}
     with atomic_write(_stamp_path(nb, out_dir)) as fh:
         fh.write(json.dumps(record, indent=1) + "\n")
 
@@ -290,6 +291,7 @@ def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
     echo = print if verbose else (lambda *a, **k: None)
     echo(f"stalenb.reproduce: profile {profile!r}, {len(plan)} notebook(s) -> {out_dir}")
     total = time.perf_counter()
+    keys = {nb: stamp_key(nb, profile, params) for nb, params in plan}
     skip = {nb for nb, params in plan if not force and unchanged(nb, out_dir, profile, params, publish)}
     jobs = max(1, min(jobs, len(plan) - len(skip)))
     with _Launcher(jobs) as launch:
@@ -315,7 +317,7 @@ def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
             if publish:
                 claims.collect([nb.name.split("_", 1)[0]], profile)
             if nb not in skip:
-                _stamp(nb, out_dir, profile, params, publish)
+                _stamp(nb, out_dir, profile, keys[nb], publish)
             echo(f"  {times[nb.name]:7.1f} s  {nb.name}{' (unchanged, not re-executed)' if nb in skip else ''}",
                  flush=True)
     if publish and profile == "paper":

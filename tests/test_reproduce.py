@@ -138,3 +138,15 @@ def test_an_unchanged_notebook_is_not_executed_again(tmp_path, monkeypatch):
     assert marker.read_text() == "1 2 2 2 2 "
     assert not reproduce.unchanged(nb, out, "quick", {"x": 2}, False)  # the profile is part of the key
     assert reproduce.unchanged(nb, out, "paper", {"x": 2}, False)
+
+
+def test_an_edit_made_while_a_notebook_runs_is_not_credited_to_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("STALENB_FIGURES", str(tmp_path / "figures"))
+    src, out = tmp_path / "nb", tmp_path / "out"
+    src.mkdir()
+    path = src / "00_self.ipynb"
+    edit = f"p = {str(path)!r}; t = open(p).read(); open(p, 'w').write(t.replace('# a number', '# edited'))"
+    _write(src, "00_self.ipynb", [edit])
+    reproduce.reproduce("paper", folder=src, out_dir=out, timeout=120, verbose=False)
+    assert "# edited" in path.read_text()
+    assert not reproduce.unchanged(path, out, "paper", {}, False)  # the edited file was not what ran
