@@ -3,8 +3,9 @@
 An *experiment* is a list of ``(labels, config)`` pairs: ``labels`` is a dict of the grid
 coordinates (``{"method": "vanilla", "tau": 8, "seed": 0}``) that become columns of the tidy
 result frames. :func:`product` builds such a list from named axes, :func:`run_all` runs it through
-:func:`stalenb.run` (so every run is cached on disk by its config), and the remaining functions
-turn the histories into tables:
+:func:`stalenb.run` (so every run is cached on disk by its config; with ``jobs > 1`` on a pool of
+worker processes kept for the life of this process, :func:`close_pool`, fed longest run first,
+:func:`estimated_cost`), and the remaining functions turn the histories into tables:
 
 - :func:`final` — the final value of a metric per run (mean of the last evaluation rows);
 - :func:`summarize` — mean, std and a 95 % t-interval over seeds;
