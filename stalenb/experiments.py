@@ -3,8 +3,9 @@
 An *experiment* is a list of ``(labels, config)`` pairs: ``labels`` is a dict of the grid
 coordinates (``{"method": "vanilla", "tau": 8, "seed": 0}``) that become columns of the tidy
 result frames. :func:`product` builds such a list from named axes, :func:`run_all` runs it through
-:func:`stalenb.run` (so every run is cached on disk by its config), and the remaining functions
-turn the histories into tables:
+:func:`stalenb.run` (so every run is cached on disk by its config; with ``jobs > 1`` on a pool of
+worker processes kept for the life of this process, :func:`close_pool`, fed longest run first,
+:func:`estimated_cost`), and the remaining functions turn the histories into tables:
 
 - :func:`final` — the final value of a metric per run (mean of the last evaluation rows);
 - :func:`summarize` — mean, std and a 95 % t-interval over seeds;
@@ -22,10 +23,13 @@ update) and :func:`value_at` (a metric at fixed simulated times).
 
 from __future__ import annotations
 
+import atexit
+import concurrent.futures
 import contextlib
 import itertools
 import math
 import os
+import threading
 
 import numpy as np
 import pandas as pd
@@ -133,9 +137,10 @@ def run_all(specs, *, jobs: int = 1, progress: bool | None = None, desc: str = "
     Args:
         specs: ``(labels, config)`` pairs, e.g. from :func:`product`.
         jobs: worker processes for the runs missing from the cache (``1`` runs everything in this
-            process). Finished runs land in the cache, which this process then reads. Every run is
-            computed with one torch thread (:func:`single_thread`), so results do not depend on
-            ``jobs``.
+            process; ``$STALENB_MAX_JOBS`` caps it). Finished runs land in the cache, which this
+            process then reads. Every run is computed with one torch thread (:func:`single_thread`),
+            so results do not depend on ``jobs``. The missing runs are handed out longest first
+            (:func:`estimated_cost`), at most ``jobs`` at a time.
         progress: progress bar over the runs (tqdm's default when ``None``).
         executor: an existing engine for the missing runs instead of ``jobs`` local processes: any
             ``concurrent.futures.Executor`` (a Dask cluster's ``Client(...).get_executor()``, a
@@ -146,6 +151,17 @@ def run_all(specs, *, jobs: int = 1, progress: bool | None = None, desc: str = "
             Default: a Dask cluster when ``$STALENB_DASK`` holds its scheduler's address (so
             ``STALENB_DASK=tcp://host:8786 make reproduce`` spreads every notebook's grid), else
             ``jobs`` local processes.
+
+    The local processes form one pool per Python process, kept between calls (a notebook calls
+    ``run_all`` many times; each new worker would pay an interpreter, ``import torch`` and the
+    MNIST load, seconds each): created by the first call that needs it (``forkserver`` start
+    method with the stalenb modules and torch preloaded where the platform has it, else
+    ``spawn``; never plain ``fork``, which hangs children of a process whose torch has started
+    OpenMP threads), its workers started on demand, reused by later calls, recreated only when a
+    call asks for more workers than it was made for or when it broke (a killed worker:
+    ``BrokenProcessPool``, after which the call retries its missing runs once on a new pool), and
+    shut down at interpreter exit. :func:`close_pool` shuts it down earlier (its idle workers
+    hold torch and MNIST in memory, a few hundred MB each).
     """
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
@@ -185,51 +201,183 @@ def single_thread():
         torch.set_num_threads(before)
 
 
-def _run_one(config: Config, cache_dir: str | None = None) -> bool:
-    """Compute one run into the cache (``cache_dir``: the caller's folder, seen by this worker)."""
-    before = os.environ.get("STALENB_CACHE")
-    if cache_dir is not None:
-        os.environ["STALENB_CACHE"] = cache_dir
+def _run_one(config: Config, cache_dir: str | None = None, data_dir: str | None = None) -> bool:
+    """Compute one run into the cache: ``cache_dir`` and ``data_dir`` are the caller's folders
+    (``$STALENB_CACHE``, ``$STALENB_DATA``), set for the run, so that a long-lived worker started
+    under another environment computes the same cache key and writes where the caller reads."""
+    folders = {"STALENB_CACHE": cache_dir, "STALENB_DATA": data_dir}
+    before = {name: os.environ.get(name) for name in folders}
+    os.environ.update({name: value for name, value in folders.items() if value is not None})
     try:
         with single_thread():
             return run(config, progress=False).diverged
     finally:
-        if cache_dir is not None:
-            if before is None:
-                os.environ.pop("STALENB_CACHE", None)
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
             else:
-                os.environ["STALENB_CACHE"] = before
+                os.environ[name] = value
+
+
+#: Estimated milliseconds per training sample (forward + backward, one thread) by model, and per
+#: gradient whatever its batch (Python, bookkeeping, the server step); evaluation is a forward
+#: pass, a third of a training sample. Rough values measured here with ``python -m stalenb.bench``'s
+#: thread setting; only their ratios matter (they order the runs, nothing else).
+SAMPLE_MS = {"lenet": 0.7, "lenet5": 0.2, "mlp": 0.2}
+GRADIENT_MS = 4.0
+
+
+def estimated_cost(config: Config) -> float:
+    """A run's rough cost in milliseconds: gradients × (push batch × per-sample cost + per-gradient
+    cost) + evaluated digits × a third of the per-sample cost (:data:`SAMPLE_MS`, :data:`GRADIENT_MS`).
+
+    Gradients per update: 1 (async), n (sync, and k-of-n with reuse, which applies the late ones
+    too), k (k-of-n with drop). Evaluations: one at step 0, one every ``eval_every`` updates and
+    one at the end, each on ``eval_size`` test digits, as many training digits and the validation
+    split. :func:`run_all` hands out the missing runs in decreasing order of this estimate, so
+    that a long run does not start last and leave the other workers idle.
+
+    Example:
+        >>> base = Config(steps=100, eval_every=50, eval_size=100)
+        >>> estimated_cost(base)  # 100 × (32 × 0.7 + 4) + 3 × 200 × 0.7 / 3
+        2780.0
+        >>> estimated_cost(base.replace(protocol="sync", workers=4, batch_size=128)) > estimated_cost(base)
+        True
+    """
+    if config.protocol == "async":
+        gradients = 1
+    elif config.protocol == "k-of-n" and config.late == "drop":
+        gradients = config.k_eff
+    else:
+        gradients = config.workers
+    evals = 1 + config.steps // config.eval_every + (config.steps % config.eval_every != 0)
+    digits = 2 * (config.eval_size if config.eval_size is not None else 10_000) + config.validation
+    per_sample = SAMPLE_MS[config.model]
+    return float(config.steps * gradients * (config.push_batch * per_sample + GRADIENT_MS)
+                 + evals * digits * per_sample / 3)
 
 
 def _missing(specs) -> list[Config]:
-    """The distinct configs of ``specs`` that the cache does not hold yet."""
+    """The distinct configs of ``specs`` that the cache does not hold yet, longest first
+    (:func:`estimated_cost`; ties keep the order of ``specs``)."""
     from . import cache
 
-    return list({cache.key(cfg): cfg for _, cfg in specs if not cache.path_for(cache.key(cfg)).is_file()}.values())
+    missing = {cache.key(cfg): cfg for _, cfg in specs if not cache.path_for(cache.key(cfg)).is_file()}
+    return sorted(missing.values(), key=estimated_cost, reverse=True)
 
 
-def _compute(executor, missing, bar, desc) -> None:
-    """Run ``missing`` on ``executor`` (``submit`` → ``result``) into this process's cache folder."""
+def _compute(executor, missing, bar, desc, at_once: int | None = None) -> None:
+    """Run ``missing`` in order on ``executor`` (``submit`` → ``result``) into this process's cache
+    folder, at most ``at_once`` submitted and unfinished at a time (all at once when ``None``)."""
     from . import paths
 
-    folder = str(paths.cache_dir())
-    futures = [executor.submit(_run_one, cfg, folder) for cfg in missing]
-    for future in tqdm(futures, total=len(futures), desc=desc, leave=False, **bar):
-        future.result()
+    folders = (str(paths.cache_dir()), str(paths.data_dir()))
+    todo = list(missing)[::-1]
+    limit = len(todo) if at_once is None else max(1, at_once)
+    running = []
+    with tqdm(total=len(todo), desc=desc, leave=False, **bar) as progress:
+        try:
+            while todo or running:
+                while todo and len(running) < limit:
+                    running.append(executor.submit(_run_one, todo.pop(), *folders))
+                done, running = _wait(running)
+                for future in done:
+                    future.result()
+                    progress.update()
+        except BaseException:
+            for future in running:
+                future.cancel()
+            raise
+
+
+def _wait(futures: list) -> tuple[list, list]:
+    """The finished futures and the others: ``concurrent.futures.wait`` (first completed) for
+    standard futures; for others (submitit's jobs) the first one, after its ``result``."""
+    if all(isinstance(f, concurrent.futures.Future) for f in futures):
+        done, _ = concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_COMPLETED)
+    else:
+        futures[0].result()
+        done = {futures[0]}
+    return [f for f in futures if f in done], [f for f in futures if f not in done]
 
 
 def _prefill(specs, jobs, bar, desc) -> None:
-    """Compute the uncached runs in ``jobs`` spawned processes (they write the cache)."""
-    import multiprocessing as mp
-    import os
-    from concurrent.futures import ProcessPoolExecutor
+    """Compute the uncached runs on this process's pool (:func:`_local_pool`), ``jobs`` at a time.
+
+    A pool found broken (a worker died: ``BrokenProcessPool``) is replaced and the runs still
+    missing are tried once more on the new one."""
+    from concurrent.futures.process import BrokenProcessPool
 
     jobs = min(jobs, int(os.environ.get("STALENB_MAX_JOBS") or jobs))  # set by stalenb.reproduce
-    missing = _missing(specs)
-    if len(missing) < 2 or jobs < 2:
-        return
-    with ProcessPoolExecutor(min(jobs, len(missing)), mp_context=mp.get_context("spawn")) as pool:
-        _compute(pool, missing, bar, f"{desc} ({jobs} jobs)")
+    for attempt in range(2):
+        missing = _missing(specs)
+        if len(missing) < 2 or jobs < 2:
+            return
+        pool = _local_pool(jobs)
+        try:
+            _compute(pool, missing, bar, f"{desc} ({jobs} jobs)", at_once=min(jobs, len(missing)))
+            return
+        except BrokenProcessPool:
+            _drop_pool(pool)
+            if attempt:
+                raise
+
+
+# -- the persistent local pool -------------------------------------------------------------------
+#: Modules the ``forkserver`` imports once, before it forks the workers (each worker then starts
+#: with torch, torchvision and the engine loaded instead of importing them itself).
+PRELOAD = ("torch", "torchvision", "stalenb.engine", "stalenb.gradients", "stalenb.experiments")
+_POOL: dict = {}  # "executor": the ProcessPoolExecutor, "workers": its max_workers
+_POOL_LOCK = threading.Lock()
+
+
+def _context():
+    """``forkserver`` (preloading :data:`PRELOAD`) where available, else ``spawn``; never ``fork``."""
+    import multiprocessing as mp
+
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(list(PRELOAD))
+        return ctx
+    return mp.get_context("spawn")
+
+
+def _local_pool(jobs: int):
+    """This process's pool with room for ``jobs`` workers: the existing one when it is large
+    enough and not broken, else a new one (the old one shut down). Workers start on demand."""
+    with _POOL_LOCK:
+        pool = _POOL.get("executor")
+        if pool is not None and (_POOL["workers"] < jobs or getattr(pool, "_broken", False)):
+            _POOL.clear()
+            pool.shutdown(wait=True, cancel_futures=True)
+            pool = None
+        if pool is None:
+            pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=_context())
+            _POOL.update(executor=pool, workers=jobs)
+        return pool
+
+
+def _drop_pool(pool) -> None:
+    """Forget ``pool`` (if it is still this process's) and shut it down without waiting."""
+    with _POOL_LOCK:
+        if _POOL.get("executor") is pool:
+            _POOL.clear()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def close_pool() -> bool:
+    """Shut down this process's worker pool (waiting for its workers to exit); ``True`` if there
+    was one. The next :func:`run_all` with ``jobs > 1`` starts a new pool."""
+    with _POOL_LOCK:
+        pool = _POOL.pop("executor", None)
+        _POOL.clear()
+    if pool is None:
+        return False
+    pool.shutdown(wait=True, cancel_futures=True)
+    return True
+
+
+atexit.register(close_pool)
 
 
 def final(history: pd.DataFrame, by, metric: str = "test_acc", tail: int = 1) -> pd.DataFrame:
