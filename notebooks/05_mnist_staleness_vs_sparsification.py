@@ -128,7 +128,7 @@ print(f"non-inferiority margin = {margin_se} × sqrt({margin_acc}·{1 - margin_a
 # if any level fails, else inconclusive — recorded as the interval [min lows, min highs] over the
 # levels; the overall v1 record takes the minimum over every comparison and level.
 #
-# **Compute plan** (paper profile ≤ 15 min on 2 cores). The wide grid uses the MLP; LeNet
+# **Compute plan** (paper profile: 41 min on the 2-core reference machine, mostly on one core, 2026-11-23). The wide grid uses the MLP; LeNet
 # (about 6× the cost per step) confirms primary vs vanilla at `confirm_taus`, tuned, `seeds_other`
 # seeds, `confirm_epochs` epoch(s) — enough to leave the initial transient on MNIST while
 # fitting the budget. Dropped from the older grid for cost: top-k 0.1 % / 10 % and top-k without
