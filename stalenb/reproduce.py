@@ -225,14 +225,14 @@ def _stamp_path(nb: Path, out_dir: Path) -> Path:
     return out_dir / f"{nb.stem}.stamp.json"
 
 
-def unchanged(nb: Path, out_dir: Path, profile: str, params: dict, publish: bool) -> bool:
-    """True when ``nb`` last succeeded with the same :func:`stamp_key` and left outputs that are
+def unchanged(nb: Path, out_dir: Path, key: str) -> bool:
+    """True when ``nb`` last succeeded with :func:`stamp_key` ``key`` and left outputs that are
     all still there, unmodified."""
     try:
         stamp = json.loads(_stamp_path(nb, out_dir).read_text())
     except (OSError, ValueError):
         return False
-    if stamp.get("key") != stamp_key(nb, profile, params):
+    if stamp.get("key") != key:
         return False
     outputs = stamp.get("outputs", {})
     return all(v is not None for v in outputs.values()) and _digests(map(Path, outputs)) == outputs
@@ -292,7 +292,7 @@ def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
     echo(f"stalenb.reproduce: profile {profile!r}, {len(plan)} notebook(s) -> {out_dir}")
     total = time.perf_counter()
     keys = {nb: stamp_key(nb, profile, params) for nb, params in plan}
-    skip = {nb for nb, params in plan if not force and unchanged(nb, out_dir, profile, params, publish)}
+    skip = {nb for nb, _ in plan if not force and unchanged(nb, out_dir, keys[nb])}
     jobs = max(1, min(jobs, len(plan) - len(skip)))
     with _Launcher(jobs) as launch:
         pending = []

@@ -136,8 +136,8 @@ def test_an_unchanged_notebook_is_not_executed_again(tmp_path, monkeypatch):
     run(overrides={"00": {"x": 2}})
     run(overrides={"00": {"x": 2}}, force=True)
     assert marker.read_text() == "1 2 2 2 2 "
-    assert not reproduce.unchanged(nb, out, "quick", {"x": 2}, False)  # the profile is part of the key
-    assert reproduce.unchanged(nb, out, "paper", {"x": 2}, False)
+    assert not reproduce.unchanged(nb, out, reproduce.stamp_key(nb, "quick", {"x": 2}))  # the profile is part of the key
+    assert reproduce.unchanged(nb, out, reproduce.stamp_key(nb, "paper", {"x": 2}))
 
 
 def test_an_edit_made_while_a_notebook_runs_is_not_credited_to_it(tmp_path, monkeypatch):
@@ -149,4 +149,4 @@ def test_an_edit_made_while_a_notebook_runs_is_not_credited_to_it(tmp_path, monk
     _write(src, "00_self.ipynb", [edit])
     reproduce.reproduce("paper", folder=src, out_dir=out, timeout=120, verbose=False)
     assert "# edited" in path.read_text()
-    assert not reproduce.unchanged(path, out, "paper", {}, False)  # the edited file was not what ran
+    assert not reproduce.unchanged(path, out, reproduce.stamp_key(path, "paper", {}))  # the edited file was not what ran
