@@ -8,7 +8,7 @@ import torch
 
 import stalenb as sn
 from stalenb import bench, compress
-from stalenb.gradients import NeuralNet, Quadratic
+from stalenb.gradients import FlatModule, NeuralNet, Quadratic
 from stalenb.timing import ShiftedExponential, Timing
 
 TINY = dict(train_size=256, eval_size=16, eval_every=2, steps=4, lr=0.05)
@@ -99,6 +99,33 @@ def test_flat_buffer_gradient_equals_torch_func_gradient(model):
     _, g2_ref = net.loss_grad(net.x0, idx[:8])
     assert g2.data_ptr() == ptr and torch.allclose(g2, g2_ref, atol=1e-6, rtol=1e-4)
     assert not any(p.grad is not None for p in net.flat.params if p.dim() == 2)  # no copy left behind
+
+
+@pytest.mark.parametrize("seed,batch", [(0, 32), (1, 7), (2, 1)])
+def test_closed_form_mlp_gradient_is_autograds_to_the_bit(seed, batch):
+    # the MLP skips autograd (gradients._LinearStack); it must call the same kernels in the same order
+    net = NeuralNet("mlp", 0, None, 64, 16)
+    auto = FlatModule(sn.models.build("mlp", 0), closed_form=False)
+    assert net.flat.stack is not None and auto.stack is None
+    gen = torch.Generator().manual_seed(seed)
+    x = net.x0 + 0.05 * torch.randn(net.dim, generator=gen)
+    idx = torch.randperm(64, generator=gen)[:batch]
+    loss, g = net.flat.loss_grad(x, net.X[idx], net.y[idx])
+    loss_auto, g_auto = auto.loss_grad(x, net.X[idx], net.y[idx])
+    assert loss == loss_auto and torch.equal(g, g_auto)
+    assert (g == 0).any() and not (g == 0).all()  # dead ReLU units exercised, gradient not trivial
+
+
+def test_closed_form_covers_only_fully_connected_stacks():
+    Seq, Lin, ReLU = torch.nn.Sequential, torch.nn.Linear, torch.nn.ReLU
+    assert FlatModule(Seq(torch.nn.Flatten(), Lin(4, 3), ReLU(), Lin(3, 2))).stack is not None
+    assert FlatModule(Seq(Lin(4, 3), Lin(3, 2))).stack is not None  # no activation between: fine
+    for module in (Seq(Lin(4, 3), ReLU()),  # ends in ReLU
+                   Seq(ReLU(), Lin(4, 3)),  # starts with one
+                   Seq(Lin(4, 3, bias=False), Lin(3, 2)),  # no bias
+                   Seq(Lin(4, 3), torch.nn.Tanh(), Lin(3, 2)),  # another activation
+                   sn.models.build("lenet", 0)):  # convolutions
+        assert FlatModule(module).stack is None, module
 
 
 def test_mlp_fast_path_gives_the_reference_iterates():
