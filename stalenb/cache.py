@@ -31,8 +31,8 @@ PACKAGE = Path(__file__).resolve().parent
 #: Modules (paths relative to the package) that never change a run's numbers: plots, widgets,
 #: the notebook runner, the benchmark, the ledger, grid bookkeeping, paths and file helpers.
 PRESENTATION = frozenset({
-    "bench.py", "cache.py", "claims.py", "experiments.py", "files.py", "paths.py", "plotting.py",
-    "report.py", "reproduce.py", "speedup.py", "tuning.py", "widgets.py",
+    "_kernel_stub.py", "bench.py", "cache.py", "claims.py", "experiments.py", "files.py", "kernels.py",
+    "paths.py", "plotting.py", "report.py", "reproduce.py", "speedup.py", "tuning.py", "widgets.py",
 })
 
 

@@ -11,8 +11,9 @@ Usage::
 What it does (``docs/design.md`` (appendix), "traps of the toolchain"):
 
 - executes ``notebooks/[0-9][0-9]_*.ipynb`` with ``papermill.execute_notebook`` (kernel
-  ``python3`` over IPC, a per-cell timeout, the notebooks folder as working directory), as many at
-  once as there are cores (``--jobs``), results taken in sorted order, and writes the executed
+  ``python3`` over IPC, forked from a warm zygote: :mod:`stalenb.kernels`; a per-cell timeout,
+  the notebooks folder as working directory), as many at once as there are cores (``--jobs``),
+  started longest first by the last run's times, results taken in sorted order, and writes the executed
   copies to ``build/notebooks/`` (ignored by git), never over the sources;
 - checks every parameter of a profile against ``papermill.inspect_notebook`` before running
   anything (papermill itself only logs an unknown name and runs with the defaults);
@@ -40,13 +41,14 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import math
 import os
 import re
 import sys
 import time
 from pathlib import Path
 
-from . import paths
+from . import kernels, paths
 from .files import atomic_write
 
 #: The profiles: the notebooks' own defaults (``paper``) or their quick mode (``quick``).
@@ -144,41 +146,13 @@ def run_notebook(nb: Path, out_dir: Path, params: dict, timeout: int = DEFAULT_T
         papermill.execute_notebook(
             str(nb), str(out_dir / nb.name), parameters=params, kernel_name="python3",
             cwd=str(nb.parent), execution_timeout=timeout, progress_bar=False,
-            log_output=log_output, kernel_manager_class=ipc_kernel_manager(),
+            log_output=log_output, kernel_manager_class=kernels.kernel_manager(),
         )
     except PapermillExecutionError as exc:
         raise _failure(nb, exc) from exc
     except Exception as exc:  # kernel died, timeout, bad notebook JSON, ...
         raise ReproduceError(f"{nb.name} failed: {type(exc).__name__}: {exc}") from exc
     return time.perf_counter() - start
-
-
-def ipc_kernel_manager():
-    """jupyter_client's ``AsyncKernelManager`` talking to its kernel over IPC (Unix domain sockets
-    next to the connection file) instead of TCP on localhost: nothing listens on a port, and
-    jupyter_client's "connecting over TCP without encryption" warning has no cause."""
-    import shutil
-    import tempfile
-
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets import CaselessStrEnum, default
-
-    class IPCKernelManager(AsyncKernelManager):
-        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
-
-        @default("ip")
-        def _ip_in_own_folder(self) -> str:
-            # jupyter_client's default is "kernel-ipc" in the working directory, shared by every
-            # kernel started there: kernels running side by side would bind the same sockets
-            return str(Path(tempfile.mkdtemp(prefix="stalenb-kernel-")) / "kernel")
-
-        def cleanup_ipc_files(self) -> None:
-            super().cleanup_ipc_files()
-            folder = Path(self.ip).parent
-            if folder.name.startswith("stalenb-kernel-"):
-                shutil.rmtree(folder, ignore_errors=True)
-
-    return IPCKernelManager
 
 
 #: Libraries whose version can change a notebook's numbers or figures (part of :func:`stamp_key`).
@@ -261,7 +235,9 @@ def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
     :func:`unchanged`; ``force=True`` executes every notebook).
 
     All parameters are checked before the first notebook starts. ``jobs`` notebooks run at once
-    (``python -m stalenb.reproduce``: the number of cores), each in its own process and kernel, started in reading order;
+    (``python -m stalenb.reproduce``: the number of cores), each in its own process and kernel
+    (forked warm, :mod:`stalenb.kernels`), started longest first by the last run's times
+    (``build/reproduce-times.json``; notebooks without a time first, in reading order);
     while several run, each kernel's grids run in-process (``STALENB_MAX_JOBS=1``), so the busy
     processes stay about one per core. Results are taken in reading order: the times and the
     output lines come in that order, each notebook's claims are merged after it and every
@@ -294,17 +270,22 @@ def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
     keys = {nb: stamp_key(nb, profile, params) for nb, params in plan}
     skip = {nb for nb, _ in plan if not force and unchanged(nb, out_dir, keys[nb])}
     jobs = max(1, min(jobs, len(plan) - len(skip)))
+    previous = _previous_times(out_dir, profile)
+    if jobs > 1 and kernels.fork_enabled():
+        kernels.share()  # one zygote for every runner process, booting while they start
     with _Launcher(jobs) as launch:
-        pending = []
-        for nb, params in plan:
+        pending = {}
+        # started longest first by the last run's times (unknown: first), taken in reading order
+        for nb, params in sorted(plan, key=lambda item: -previous.get(item[0].name, math.inf)):
             def forget(nb=nb):  # a ledger left by an earlier run must not pass for this run's
                 _stamp_path(nb, out_dir).unlink(missing_ok=True)
                 if publish:
                     (claims.ledger_dir(profile) / f"{nb.name.split('_', 1)[0]}.json").unlink(missing_ok=True)
 
-            pending.append((lambda: 0.0) if nb in skip else
+            pending[nb] = ((lambda: 0.0) if nb in skip else
                            launch(forget, run_notebook, nb, out_dir, params, timeout, log_output))
-        for (nb, params), result in zip(plan, pending):
+        for nb, params in plan:
+            result = pending[nb]
             shown = f" {params}" if params else ""
             echo(f"  {'unchanged' if nb in skip else 'running'} {nb.name}{shown}", flush=True)
             try:
@@ -358,6 +339,15 @@ class _Launcher:
     def __exit__(self, *exc):
         if self.pool is not None:
             self.pool.shutdown(wait=True)
+
+
+def _previous_times(out_dir: Path, profile: str) -> dict[str, float]:
+    """``{notebook name: seconds}`` of the last run of ``profile`` (``build/reproduce-times.json``)."""
+    try:
+        record = json.loads((out_dir.parent / "reproduce-times.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return record.get("seconds", {}) if record.get("profile") == profile else {}
 
 
 def _write_times(out_dir: Path, profile: str, times: dict) -> None:

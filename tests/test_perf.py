@@ -1,5 +1,5 @@
 """The speed-ups of issue 13 keep the numbers: channels_last, no-copy versions, O(1) bookkeeping,
-the benchmark's FLOP counts, concurrent notebooks and IPC kernels."""
+the benchmark's FLOP counts, concurrent notebooks (kernels: tests/test_kernels.py)."""
 
 from __future__ import annotations
 
@@ -130,17 +130,6 @@ def test_max_jobs_keeps_the_grid_in_this_process(monkeypatch, tmp_path):
     assert len(res) == 2
 
 
-def test_ipc_kernel_managers_get_their_own_socket_folders():
-    cls = reproduce.ipc_kernel_manager()
-    a, b = cls(kernel_name="python3"), cls(kernel_name="python3")
-    assert a.transport == "ipc" and a.ip != b.ip
-    for km in (a, b):
-        folder = __import__("pathlib").Path(km.ip).parent
-        assert folder.is_dir()
-        km.cleanup_ipc_files()
-        assert not folder.exists()
-
-
 def test_concurrent_notebooks_keep_order_and_name_the_first_failure(tmp_path):
     from nbformat import v4, write
 
@@ -158,3 +147,25 @@ def test_concurrent_notebooks_keep_order_and_name_the_first_failure(tmp_path):
     assert list(times["seconds"]) == ["00_ok.ipynb"]  # the slower 00 first, nothing after the failure
     assert reproduce.reproduce("paper", only=["00", "02"], folder=src, out_dir=out, timeout=120,
                                verbose=False, jobs=2).keys() == {"00_ok.ipynb", "02_ok.ipynb"}
+
+
+def test_concurrent_notebooks_start_longest_first_by_the_last_runs_times(tmp_path):
+    from nbformat import v4, write
+
+    src, out = tmp_path / "nb", tmp_path / "build" / "notebooks"
+    src.mkdir()
+    starts = tmp_path / "starts"
+    starts.mkdir()
+    for name in ("00_short.ipynb", "01_middle.ipynb", "02_long.ipynb"):
+        code = f"import pathlib, time\npathlib.Path({str(starts / name)!r}).write_text(repr(time.time()))\ntime.sleep(3)"
+        nb = v4.new_notebook(cells=[v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                                    v4.new_code_cell(code)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        write(nb, src / name)
+    out.mkdir(parents=True)
+    (out.parent / "reproduce-times.json").write_text(json.dumps(
+        {"profile": "paper", "seconds": {"00_short.ipynb": 1.0, "01_middle.ipynb": 50.0, "02_long.ipynb": 100.0}}))
+    times = reproduce.reproduce("paper", folder=src, out_dir=out, timeout=120, verbose=False, jobs=2)
+    assert list(times) == ["00_short.ipynb", "01_middle.ipynb", "02_long.ipynb"]  # reported in reading order
+    started = {p.name: float(p.read_text()) for p in starts.iterdir()}
+    assert started["00_short.ipynb"] > max(started["01_middle.ipynb"], started["02_long.ipynb"])
