@@ -150,8 +150,10 @@ def share() -> None:
 
 def address() -> str:
     """The socket of the zygote to fork kernels from: the shared one, else this process's own."""
-    own = _ZYGOTE is not None and os.environ.get(SHARED) == _ZYGOTE.address
-    return os.environ.get(SHARED) if os.environ.get(SHARED) and not own else zygote().wait()
+    shared = os.environ.get(SHARED)
+    if shared and (_ZYGOTE is None or shared != _ZYGOTE.address):
+        return shared  # a parent's: the stub waits for it to listen
+    return zygote().wait()
 
 
 def serve(address: str, parent: int) -> None:
