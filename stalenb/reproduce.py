@@ -23,7 +23,8 @@ What it does (``docs/design.md`` (appendix), "traps of the toolchain"):
   parameters, the data folder and the versions of the libraries that draw and compute; its
   executed copy, ledger and figures must still be there byte for byte (SHA-256). ``--force``
   re-executes every notebook anyway;
-- prints the time of each notebook and writes them to ``build/reproduce-times.json``;
+- prints the time of each notebook and writes them to ``build/reproduce-times.json`` (a notebook
+  skipped as unchanged keeps the time of its last execution there: the next run's start order);
 - sets ``SOURCE_DATE_EPOCH`` so that regenerated PDFs are byte-identical, and ``TQDM_DISABLE``
   so that executed copies carry no progress-bar widgets;
 - merges the claims each notebook recorded (:mod:`stalenb.claims`) into the profile's
@@ -271,6 +272,7 @@ def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
     skip = {nb for nb, _ in plan if not force and unchanged(nb, out_dir, keys[nb])}
     jobs = max(1, min(jobs, len(plan) - len(skip)))
     previous = _previous_times(out_dir, profile)
+    skipped = {nb.name for nb in skip}
     if jobs > 1 and kernels.fork_enabled():
         kernels.share()  # one zygote for every runner process, booting while they start
     with _Launcher(jobs) as launch:
@@ -294,7 +296,8 @@ def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
                 launch.cancel()
                 raise
             finally:
-                _write_times(out_dir, profile, times)
+                # a skipped notebook keeps its last execution time: the next run's start order
+                _write_times(out_dir, profile, {n: previous.get(n, t) if n in skipped else t for n, t in times.items()})
             if publish:
                 claims.collect([nb.name.split("_", 1)[0]], profile)
             if nb not in skip:
@@ -341,10 +344,14 @@ class _Launcher:
             self.pool.shutdown(wait=True)
 
 
+def _times_path(out_dir: Path) -> Path:
+    return out_dir.parent / "reproduce-times.json"
+
+
 def _previous_times(out_dir: Path, profile: str) -> dict[str, float]:
-    """``{notebook name: seconds}`` of the last run of ``profile`` (``build/reproduce-times.json``)."""
+    """``{notebook name: seconds}`` of each notebook's last execution in ``profile``."""
     try:
-        record = json.loads((out_dir.parent / "reproduce-times.json").read_text())
+        record = json.loads(_times_path(out_dir).read_text())
     except (OSError, ValueError):
         return {}
     return record.get("seconds", {}) if record.get("profile") == profile else {}
@@ -353,7 +360,7 @@ def _previous_times(out_dir: Path, profile: str) -> dict[str, float]:
 def _write_times(out_dir: Path, profile: str, times: dict) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     record = {"profile": profile, "seconds": {k: round(v, 2) for k, v in times.items()}}
-    with atomic_write(out_dir.parent / "reproduce-times.json") as fh:
+    with atomic_write(_times_path(out_dir)) as fh:
         fh.write(json.dumps(record, indent=2) + "\n")
 
 

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat import v4
 
 from stalenb import kernels, reproduce
 
-KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+from helpers import notebook
 
 #: A cell that reports what a kernel process looks like from inside, as JSON on stdout.
 PROBE = """\
@@ -29,20 +28,12 @@ print(json.dumps({"preloaded": preloaded, "cwd": os.getcwd(), "mark": os.environ
 """
 
 
-def _notebook(folder: Path, name: str, code: str) -> Path:
-    nb = v4.new_notebook(cells=[v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
-                                v4.new_code_cell(code)])
-    nb.metadata["kernelspec"] = KERNELSPEC
-    nbformat.write(nb, folder / name)
-    return folder / name
-
-
 def _probe(tmp_path, monkeypatch, fork: str) -> dict:
     folder = tmp_path / f"fork{fork}"
     folder.mkdir()
     monkeypatch.setenv("STALENB_FORK_KERNELS", fork)
     monkeypatch.setenv("STALENB_TEST_MARK", f"mark-{fork}")
-    nb = _notebook(folder, "00_probe.ipynb", PROBE)
+    nb = notebook(folder, "00_probe.ipynb", PROBE)
     reproduce.run_notebook(nb, tmp_path / "out", {"x": 7}, timeout=120)
     out = nbformat.read(tmp_path / "out" / nb.name, as_version=4)
     return json.loads(out.cells[-1].outputs[0]["text"])
@@ -87,7 +78,7 @@ def test_a_forked_kernel_looks_like_a_fresh_one_except_for_its_imports(tmp_path,
 
 def test_a_forked_kernel_past_its_cell_timeout_is_stopped(tmp_path, monkeypatch):
     monkeypatch.setenv("STALENB_FORK_KERNELS", "1")
-    nb = _notebook(tmp_path, "00_slow.ipynb", "import time\ntime.sleep(600)")
+    nb = notebook(tmp_path, "00_slow.ipynb", "import time\ntime.sleep(600)")
     before = _zygote_children()
     start = time.monotonic()
     with pytest.raises(reproduce.ReproduceError, match="00_slow.ipynb failed"):

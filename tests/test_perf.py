@@ -17,6 +17,8 @@ from stalenb.schedule import Schedule
 from stalenb.server import Server
 from stalenb.timing import ShiftedExponential, Timing
 
+from helpers import notebook
+
 
 def test_server_step_into_a_buffer_is_the_in_place_step_bit_for_bit():
     g = torch.Generator().manual_seed(0)
@@ -131,16 +133,11 @@ def test_max_jobs_keeps_the_grid_in_this_process(monkeypatch, tmp_path):
 
 
 def test_concurrent_notebooks_keep_order_and_name_the_first_failure(tmp_path):
-    from nbformat import v4, write
-
     src, out = tmp_path / "nb", tmp_path / "build" / "notebooks"
     src.mkdir()
     for name, code in (("00_ok.ipynb", "import time; time.sleep(2)"), ("01_fails.ipynb", "assert False, 'broken'"),
                        ("02_ok.ipynb", "y = 1")):
-        nb = v4.new_notebook(cells=[v4.new_code_cell("x = 1  # a number", metadata={"tags": ["parameters"]}),
-                                    v4.new_code_cell(code)])
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        write(nb, src / name)
+        notebook(src, name, code)
     with pytest.raises(reproduce.ReproduceError, match="01_fails.ipynb failed in cell 1.*broken"):
         reproduce.reproduce("paper", folder=src, out_dir=out, timeout=120, verbose=False, jobs=2)
     times = json.loads((out.parent / "reproduce-times.json").read_text())
@@ -150,18 +147,13 @@ def test_concurrent_notebooks_keep_order_and_name_the_first_failure(tmp_path):
 
 
 def test_concurrent_notebooks_start_longest_first_by_the_last_runs_times(tmp_path):
-    from nbformat import v4, write
-
     src, out = tmp_path / "nb", tmp_path / "build" / "notebooks"
     src.mkdir()
     starts = tmp_path / "starts"
     starts.mkdir()
     for name in ("00_short.ipynb", "01_middle.ipynb", "02_long.ipynb"):
-        code = f"import pathlib, time\npathlib.Path({str(starts / name)!r}).write_text(repr(time.time()))\ntime.sleep(3)"
-        nb = v4.new_notebook(cells=[v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
-                                    v4.new_code_cell(code)])
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        write(nb, src / name)
+        notebook(src, name, f"import pathlib, time\npathlib.Path({str(starts / name)!r}).write_text(repr(time.time()))\n"
+                            "time.sleep(3)")
     out.mkdir(parents=True)
     (out.parent / "reproduce-times.json").write_text(json.dumps(
         {"profile": "paper", "seconds": {"00_short.ipynb": 1.0, "01_middle.ipynb": 50.0, "02_long.ipynb": 100.0}}))

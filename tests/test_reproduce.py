@@ -124,9 +124,11 @@ def test_an_unchanged_notebook_is_not_executed_again(tmp_path, monkeypatch):
     def run(**kw):
         return reproduce.reproduce("paper", folder=src, out_dir=out, timeout=120, verbose=False, **kw)
 
-    run()
-    run()  # nothing changed: skipped
+    executed = run()["00_a.ipynb"]
+    assert run()["00_a.ipynb"] == 0.0  # nothing changed: skipped
     assert marker.read_text() == "1 " and (out / "00_a.stamp.json").is_file()
+    recorded = json.loads((out.parent / "reproduce-times.json").read_text())["seconds"]["00_a.ipynb"]
+    assert recorded == round(executed, 2) > 0  # the skip keeps the last execution's time (start order)
     run(overrides={"00": {"x": 2}})  # other parameters: executed
     run(overrides={"00": {"x": 2}})
     assert marker.read_text() == "1 2 "
