@@ -52,17 +52,17 @@ test-notebooks: venv data
 	STALENB_QUICK=1 TQDM_DISABLE=1 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider
 
 reproduce: venv data
-	$(BIN)/python -m stalenb.reproduce
+	$(BIN)/python -m stalenb.repro.reproduce
 
 # The executed notebooks (build/notebooks, from make reproduce) as a static site with a claims index.
 report: venv
-	$(BIN)/python -m stalenb.report
+	$(BIN)/python -m stalenb.repro.report
 
 reproduce-quick: venv data
-	STALENB_QUICK=1 $(BIN)/python -m stalenb.reproduce --quick
+	STALENB_QUICK=1 $(BIN)/python -m stalenb.repro.reproduce --quick
 
 bench: venv data
-	$(BIN)/python -m stalenb.bench
+	$(BIN)/python -m stalenb.repro.bench
 
 # Notebooks are jupytext pairs: edit notebooks/NN_name.py (py:percent), then sync the .ipynb.
 notebooks: venv

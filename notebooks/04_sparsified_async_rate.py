@@ -65,7 +65,7 @@ import seaborn as sns
 
 import stalenb as sn
 from stalenb import claims, rates
-from stalenb.objectives import NonconvexLogistic
+from stalenb.sim.objectives import NonconvexLogistic
 
 sn.plotting.set_style()
 T_max = sn.paths.pick(T_max, 316)         # quick: half a decade

@@ -7,22 +7,46 @@ Public API (docs/design.md §S3):
 - :mod:`stalenb.staleness` (``Constant``, ``Uniform``, ``Geometric``), :mod:`stalenb.timing`;
 - :mod:`stalenb.data` (``mnist``), :mod:`stalenb.models` (``lenet``, ``mlp``);
 - :mod:`stalenb.theory` (the poster's theorems as functions).
+
+The package has one folder per concern:
+
+- ``stalenb/sim/`` — the simulator: everything a simulated run's numbers depend on (config,
+  staleness, timing, schedule, compress, rules, server, gradients, models, data, objectives,
+  engine, history). Its modules are also importable under their short names (``stalenb.data``,
+  ``stalenb.timing``, …: the names of the design's public API), which are the same module objects;
+- ``stalenb/distributed/`` — the real driver on torch.distributed;
+- ``stalenb/repro/`` — the machinery behind the make targets (notebook runner, report, benchmark);
+- top level — what the notebooks use: theory, rates, speedup, experiments, backup, tuning, claims,
+  plotting, widgets, and the results cache, paths and atomic files.
 """
 
 __version__ = "0.1.0"
 
-from . import claims, compress, data, models, objectives, paths, rates, rules, staleness, theory, timing  # noqa: E402
-from .config import Config  # noqa: E402
-from .engine import Run, run, simulate  # noqa: E402
-from .gradients import NeuralNet, Quadratic  # noqa: E402
-from .server import Server  # noqa: E402
-from .staleness import Constant, Geometric, Uniform  # noqa: E402
-from .timing import Timing  # noqa: E402
+import sys as _sys
+
+from . import claims, paths, rates, theory  # noqa: E402
+from .sim import (  # noqa: E402
+    compress, config, data, engine, gradients, history, models, objectives, rules, schedule, server, staleness,
+    timing,
+)
+from .sim.config import Config  # noqa: E402
+from .sim.engine import Run, run, simulate  # noqa: E402
+from .sim.gradients import NeuralNet, Quadratic  # noqa: E402
+from .sim.server import Server  # noqa: E402
+from .sim.staleness import Constant, Geometric, Uniform  # noqa: E402
+from .sim.timing import Timing  # noqa: E402
+
+#: The simulator's modules under their short, public names: ``import stalenb.timing`` and
+#: ``from stalenb.data import mnist`` give the very modules of ``stalenb/sim/``.
+SIMULATOR = ("compress", "config", "data", "engine", "gradients", "history", "models", "objectives", "rules",
+             "schedule", "server", "staleness", "timing")
+for _name in SIMULATOR:
+    _sys.modules[f"{__name__}.{_name}"] = _sys.modules[f"{__name__}.sim.{_name}"]
 
 __all__ = [
     "Config", "Run", "run", "simulate", "Server", "NeuralNet", "Quadratic", "Timing",
-    "Constant", "Uniform", "Geometric", "claims", "compress", "data", "experiments", "models", "objectives",
-    "paths", "plotting", "rates", "report", "rules", "speedup", "staleness", "theory", "timing", "tuning",
+    "Constant", "Uniform", "Geometric", "backup", "claims", "compress", "data", "experiments", "models",
+    "objectives", "paths", "plotting", "rates", "rules", "speedup", "staleness", "theory", "timing", "tuning",
     "widgets",
     "__version__",
 ]
@@ -30,8 +54,8 @@ __all__ = [
 
 # Loaded on first attribute access: they pull in seaborn, ipywidgets or scipy.stats (seconds at
 # import, and every torch.distributed rank imports stalenb). Any other submodule (``sn.tuning``,
-# ``sn.reproduce``, ...) loads the same way.
-LAZY = ("experiments", "plotting", "speedup", "widgets")
+# ``sn.distributed``, ...) loads the same way.
+LAZY = ("backup", "experiments", "plotting", "speedup", "widgets")
 
 
 def __getattr__(name):

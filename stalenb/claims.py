@@ -2,7 +2,7 @@
 
 A notebook creates one :class:`Ledger` and calls :meth:`Ledger.record` once per claim it tests;
 every call rewrites the notebook's ledger file (``build/claims/<profile>/<NN>.json``) atomically.
-``python -m stalenb.reproduce`` merges the files of the notebooks it ran into
+``python -m stalenb.repro.reproduce`` merges the files of the notebooks it ran into
 ``figures/claims.json`` (quick profile: ``build/quick/figures/claims.json``) with :func:`collect`,
 and regenerates the README's results table from it with :func:`readme_table` — no verdict or
 number in the README is typed by hand.

@@ -36,8 +36,8 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
-from .config import Config
-from .engine import run
+from .sim.config import Config
+from .sim.engine import run
 
 
 # -- building grids -------------------------------------------------------------------------------
@@ -221,7 +221,7 @@ def _run_one(config: Config, cache_dir: str | None = None, data_dir: str | None 
 
 #: Estimated milliseconds per training sample (forward + backward, one thread) by model, and per
 #: gradient whatever its batch (Python, bookkeeping, the server step); evaluation is a forward
-#: pass, a third of a training sample. Rough values measured here with ``python -m stalenb.bench``'s
+#: pass, a third of a training sample. Rough values measured here with ``python -m stalenb.repro.bench``'s
 #: thread setting; only their ratios matter (they order the runs, nothing else).
 SAMPLE_MS = {"lenet": 0.7, "lenet5": 0.2, "mlp": 0.2}
 GRADIENT_MS = 4.0
@@ -308,7 +308,7 @@ def _prefill(specs, jobs, bar, desc) -> None:
     missing are tried once more on the new one."""
     from concurrent.futures.process import BrokenProcessPool
 
-    jobs = min(jobs, int(os.environ.get("STALENB_MAX_JOBS") or jobs))  # set by stalenb.reproduce
+    jobs = min(jobs, int(os.environ.get("STALENB_MAX_JOBS") or jobs))  # set by stalenb.repro.reproduce
     for attempt in range(2):
         missing = _missing(specs)
         if len(missing) < 2 or jobs < 2:
@@ -604,8 +604,8 @@ def schedule_until(config: Config, dim: int, horizon: float) -> pd.DataFrame:
     reuse, whose late gradients add to the k fresh ones). ``dim`` is the model's parameter count
     (dense pushes and pulls of 4·d bytes). ``config.steps`` is ignored: the schedule runs to ``horizon``.
     """
-    from .compress import Compressor
-    from .schedule import Schedule
+    from .sim.compress import Compressor
+    from .sim.schedule import Schedule
 
     cfg = config.replace(steps=10**9)
     sched = Schedule(cfg, Compressor(cfg.compressor, cfg.density, int(dim)).push_bytes, 4 * int(dim),

@@ -1,4 +1,4 @@
-"""Jupyter kernels for the notebook runner (:mod:`stalenb.reproduce`): over IPC, forked warm.
+"""Jupyter kernels for the notebook runner (:mod:`stalenb.repro.reproduce`): over IPC, forked warm.
 
 :func:`kernel_manager` is jupyter_client's ``AsyncKernelManager`` with two changes:
 
@@ -14,7 +14,7 @@
   — same interpreter, same environment variables and working directory (those of the launch, sent
   by the stub), its own session and ``sys.argv`` — except that the modules in :data:`PRELOAD` are
   already imported (they read their environment when the zygote imported them, which is the
-  runner's environment: :func:`stalenb.reproduce.reproduce` sets ``MPLBACKEND``, ``TQDM_DISABLE``
+  runner's environment: :func:`stalenb.repro.reproduce.reproduce` sets ``MPLBACKEND``, ``TQDM_DISABLE``
   and ``STALENB_QUICK`` before any kernel starts).
 
 How (the design of ``multiprocessing``'s forkserver, for kernels): jupyter_client launches

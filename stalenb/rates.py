@@ -22,9 +22,9 @@ from tqdm.auto import tqdm
 
 from . import cache as _cache
 from . import theory
-from .config import Config
-from .engine import run as _run
-from .staleness import Uniform
+from .sim.config import Config
+from .sim.engine import run as _run
+from .sim.staleness import Uniform
 
 #: Paper 1's cases: (label, compressor, density, error feedback).
 CASES = (
@@ -60,7 +60,7 @@ def ergodic_grad_norm(problem, config: Config, cache: bool = True) -> tuple[floa
     the results cache (:mod:`stalenb.cache`) keyed by config + spec.
     """
     spec = getattr(problem, "spec", None)
-    key = _cache.key(config, extra={"problem": spec}) if cache and spec is not None else None
+    key = _cache.key(config, extra={"problem": spec}, code=("rates.py",), data=False) if cache and spec is not None else None
     hit = _cache.load(key) if key else None
     if hit is not None:
         seq, diverged = hit[0]["seq"]["grad_norm2"].to_numpy(), bool(hit[1]["diverged"])

@@ -34,9 +34,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from .compress import Compressor
-from .config import Config
-from .schedule import Schedule
+from .sim.compress import Compressor
+from .sim.config import Config
+from .sim.schedule import Schedule
 
 #: Where the published numbers are printed (repository, commit, file, cell) per model.
 PUBLISHED_SOURCES = {

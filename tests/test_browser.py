@@ -318,7 +318,8 @@ def test_report_site_lists_every_claim_links_it_and_shows_no_error(chromium, tmp
     notebook page, and no page shows an error output."""
     from playwright.sync_api import sync_playwright
 
-    from stalenb import claims, report, reproduce
+    from stalenb import claims
+    from stalenb.repro import report, reproduce
 
     monkeypatch.setenv("STALENB_QUICK", "1")
     monkeypatch.setenv("STALENB_FIGURES", str(tmp_path / "figures"))

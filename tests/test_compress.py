@@ -5,7 +5,7 @@ import math
 import torch
 
 from stalenb import compress
-from stalenb.compress import Compressor
+from stalenb.sim.compress import Compressor
 
 
 def test_topk_keeps_exactly_ceil_rho_d_largest_magnitudes():

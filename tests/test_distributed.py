@@ -17,7 +17,7 @@ import torch
 
 import stalenb as sn
 import stalenb.distributed as sd
-from stalenb.compress import Compressor, kept
+from stalenb.sim.compress import Compressor, kept
 from stalenb.distributed import worker
 from stalenb import paths
 from stalenb.distributed.cli import config_from, parser, to_argv

@@ -8,7 +8,7 @@ import pytest
 
 import stalenb as sn
 from stalenb import cache, data, models
-from stalenb.gradients import Quadratic
+from stalenb.sim.gradients import Quadratic
 
 from helpers import small
 

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 import stalenb as sn
-from stalenb import bench, compress
-from stalenb.gradients import FlatModule, NeuralNet, Quadratic
-from stalenb.timing import ShiftedExponential, Timing
+from stalenb import compress
+from stalenb.repro import bench
+from stalenb.sim.gradients import FlatModule, NeuralNet, Quadratic
+from stalenb.sim.timing import ShiftedExponential, Timing
 
 TINY = dict(train_size=256, eval_size=16, eval_every=2, steps=4, lr=0.05)
 TOPK_EF = dict(compressor="topk", density=0.01, error_feedback=True)

@@ -14,7 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from stalenb import kernels, reproduce
+from stalenb import kernels
+from stalenb.repro import reproduce
 
 from helpers import notebook
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from stalenb.objectives import NonconvexLogistic
+from stalenb.sim.objectives import NonconvexLogistic
 
 
 @pytest.fixture(scope="module")

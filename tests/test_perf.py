@@ -11,11 +11,12 @@ import torch
 import torch.nn.functional as F
 
 import stalenb as sn
-from stalenb import bench, experiments, reproduce
-from stalenb.gradients import FlatModule, NeuralNet
-from stalenb.schedule import Schedule
-from stalenb.server import Server
-from stalenb.timing import ShiftedExponential, Timing
+from stalenb import experiments
+from stalenb.repro import bench, reproduce
+from stalenb.sim.gradients import FlatModule, NeuralNet
+from stalenb.sim.schedule import Schedule
+from stalenb.sim.server import Server
+from stalenb.sim.timing import ShiftedExponential, Timing
 
 from helpers import notebook
 

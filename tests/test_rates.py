@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from stalenb import rates
-from stalenb.data import BatchStream
-from stalenb.objectives import NonconvexLogistic
+from stalenb.sim.data import BatchStream
+from stalenb.sim.objectives import NonconvexLogistic
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ def test_readme_results_block_equals_the_ledger():
     ledger = claims.load(paths.figures_dir("paper") / "claims.json")
     assert claims.readme_block(readme) == claims.readme_table(ledger), (
         "README.md's results block differs from figures/claims.json; run `make reproduce` "
-        "(or `python -m stalenb.reproduce --readme` to regenerate the block only)")
+        "(or `python -m stalenb.repro.reproduce --readme` to regenerate the block only)")
 
 
 def test_every_figure_the_ledger_names_is_committed():

@@ -8,7 +8,8 @@ import nbformat
 import pytest
 from nbformat import v4
 
-from stalenb import paths, reproduce
+from stalenb import paths
+from stalenb.repro import reproduce
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import stalenb as sn
-from stalenb.schedule import Schedule
-from stalenb.timing import Straggler, Timing
+from stalenb.sim.schedule import Schedule
+from stalenb.sim.timing import Straggler, Timing
 
 TIMING = Timing(per_sample=1e-3, slowdown=Straggler(p=0.3, factor=6.0), latency=1e-4, bandwidth=1e8)
 

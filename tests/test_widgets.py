@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 
 import stalenb as sn  # noqa: E402
 from stalenb import widgets as sw  # noqa: E402
-from stalenb.gradients import Quadratic  # noqa: E402
+from stalenb.sim.gradients import Quadratic  # noqa: E402
 
 
 def recorder():

@@ -3,7 +3,7 @@
 Runs the engine's gradient of one push (``NeuralNet.loss_grad_buffer``: forward + backward into the
 flat buffer, batch 32) under ``torch.profiler`` and prints each operator's share of the step's
 self CPU time, the kernels' achieved GFLOP/s where the profiler counts FLOPs, and the step's
-achieved GFLOP/s against this machine's attainable rate (:func:`stalenb.bench.attainable`) — the
+achieved GFLOP/s against this machine's attainable rate (:func:`stalenb.repro.bench.attainable`) — the
 diagnosis behind the README's roofline row. (The profiler's own start-up lines on stderr are
 torch's, not errors of this script.)
 """
@@ -16,8 +16,8 @@ import time
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from stalenb import bench
-from stalenb.gradients import NeuralNet
+from stalenb.repro import bench
+from stalenb.sim.gradients import NeuralNet
 
 
 def main() -> None:

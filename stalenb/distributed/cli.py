@@ -29,9 +29,9 @@ import dataclasses
 import re
 import typing
 
-from .. import staleness as _staleness
-from .. import timing as _timing
-from ..config import CHOICES, Config
+from ..sim import staleness as _staleness
+from ..sim import timing as _timing
+from ..sim.config import CHOICES, Config
 
 MODEL_KINDS = {"staleness": _staleness.MODELS, "slowdown": _timing.SLOWDOWNS}
 NONE = "none"  # the word for None (and for NoSlowdown)

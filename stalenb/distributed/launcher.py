@@ -31,9 +31,9 @@ import pandas as pd
 import torch.distributed as dist
 
 from .. import cache as _cache
-from .. import history
-from ..config import Config
-from ..engine import Run
+from ..sim import history
+from ..sim.config import Config
+from ..sim.engine import Run
 from . import ps, worker
 
 BACKEND = "gloo"
@@ -77,7 +77,7 @@ def init(rank: int, world: int, init_method: str, timeout: float) -> None:
 def role(config: Config, rank: int, timeout: float, factor: float = 1.0, progress=False,
          on_start=None):
     """Play ``rank``'s part in an initialised process group; the server returns its frames."""
-    from ..gradients import from_config
+    from ..sim.gradients import from_config
 
     problem = from_config(config)
     if rank == 0:
@@ -181,7 +181,7 @@ def launch(config: Config, *, slowdown=None, timeout: float = 60.0, addr: str = 
         raise ValueError(f"slowdown must list {n} factors >= 1 (one per worker), got {slowdown!r}")
     if not timeout > 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
-    key = _cache.key(config, extra={"driver": "distributed", "slowdown": factors}) if cache else None
+    key = _cache.key(config, extra={"driver": "distributed", "slowdown": factors}, code=("distributed",)) if cache else None
     hit = _cache.load(key) if key else None
     if hit is not None:
         return Run(config, hit[0]["history"], hit[0]["updates"], from_cache=True)

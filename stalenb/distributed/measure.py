@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..engine import Run
-from ..engine import run as simulate_run
-from ..timing import Timing
+from ..sim.engine import Run
+from ..sim.engine import run as simulate_run
+from ..sim.timing import Timing
 
 
 def fit_timing(run: Run) -> Timing:

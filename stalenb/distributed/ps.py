@@ -26,11 +26,11 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from .. import history
-from ..compress import Compressor
-from ..data import BatchStream
-from ..schedule import Push, Update
-from ..server import Server, diverging
+from ..sim import history
+from ..sim.compress import Compressor
+from ..sim.data import BatchStream
+from ..sim.schedule import Push, Update
+from ..sim.server import Server, diverging
 from . import wire
 from .worker import decode
 

@@ -19,8 +19,8 @@ import time
 import numpy as np
 import torch
 
-from ..compress import Compressor
-from ..timing import Slowdowns
+from ..sim.compress import Compressor
+from ..sim.timing import Slowdowns
 from . import wire
 
 

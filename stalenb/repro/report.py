@@ -1,6 +1,6 @@
 """The executed notebooks as a static HTML site, with an index of every claim: ``make report``.
 
-``python -m stalenb.report`` converts the executed copies that ``make reproduce`` leaves in
+``python -m stalenb.repro.report`` converts the executed copies that ``make reproduce`` leaves in
 ``build/notebooks/`` with nbconvert (JupyterLab template, figures embedded) into
 ``build/report/NN_name.html`` and writes ``build/report/index.html``: the ledger's claims
 (:mod:`stalenb.claims`), each with its verdict, its numbers and a link to the notebook cell that
@@ -19,8 +19,8 @@ import json
 import sys
 from pathlib import Path
 
-from . import claims, paths
-from .files import atomic_write
+from .. import claims, paths
+from ..files import atomic_write
 
 COLOURS = {"holds": "#1b7837", "fails": "#b2182b", "inconclusive": "#8c6d1f"}
 
@@ -135,14 +135,14 @@ vertical-align:top;font-size:.92em}}.error{{color:#b2182b}}</style></head>
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stalenb.report", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m stalenb.repro.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("--executed", type=Path, help="folder of executed notebooks (default build/notebooks)")
     parser.add_argument("--out", type=Path, help="output folder (default build/report)")
     args = parser.parse_args(argv)
     try:
         index = build(args.executed, args.out)
     except FileNotFoundError as exc:
-        print(f"stalenb.report: {exc}", file=sys.stderr)
+        print(f"stalenb.repro.report: {exc}", file=sys.stderr)
         return 1
     print(f"report: {index}")
     return 0

@@ -2,11 +2,11 @@
 
 Usage::
 
-    python -m stalenb.reproduce                 # paper profile: full sizes, writes figures/
-    python -m stalenb.reproduce --quick         # quick profile (sets STALENB_QUICK=1)
-    python -m stalenb.reproduce --only 05 07    # some notebooks (by number prefix or name)
-    python -m stalenb.reproduce -p 05:seeds=5   # override one parameter of one notebook
-    python -m stalenb.reproduce --list          # notebooks and their parameters
+    python -m stalenb.repro.reproduce                 # paper profile: full sizes, writes figures/
+    python -m stalenb.repro.reproduce --quick         # quick profile (sets STALENB_QUICK=1)
+    python -m stalenb.repro.reproduce --only 05 07    # some notebooks (by number prefix or name)
+    python -m stalenb.repro.reproduce -p 05:seeds=5   # override one parameter of one notebook
+    python -m stalenb.repro.reproduce --list          # notebooks and their parameters
 
 What it does (``docs/design.md`` (appendix), "traps of the toolchain"):
 
@@ -49,8 +49,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import kernels, paths
-from .files import atomic_write
+from .. import kernels, paths
+from ..files import atomic_write
 
 #: The profiles: the notebooks' own defaults (``paper``) or their quick mode (``quick``).
 PROFILES = ("paper", "quick")
@@ -167,7 +167,7 @@ def stamp_key(nb: Path, profile: str, params: dict) -> str:
     import hashlib
     from importlib import metadata
 
-    from .cache import source_hash
+    from ..cache import source_hash
 
     def version(name):
         try:
@@ -183,7 +183,7 @@ def stamp_key(nb: Path, profile: str, params: dict) -> str:
 
 def _outputs(nb: Path, out_dir: Path, profile: str, publish: bool) -> list[Path]:
     """The files a run of ``nb`` leaves: its executed copy, its ledger, its ``NN_*`` figures."""
-    from . import claims
+    from .. import claims
 
     number = nb.name.split("_", 1)[0]
     found = [out_dir / nb.name, *sorted(paths.figures_dir(profile).glob(f"{number}_*"))]
@@ -236,7 +236,7 @@ def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
     :func:`unchanged`; ``force=True`` executes every notebook).
 
     All parameters are checked before the first notebook starts. ``jobs`` notebooks run at once
-    (``python -m stalenb.reproduce``: the number of cores), each in its own process and kernel
+    (``python -m stalenb.repro.reproduce``: the number of cores), each in its own process and kernel
     (forked warm, :mod:`stalenb.kernels`), started longest first by the last run's times
     (``build/reproduce-times.json``; notebooks without a time first, in reading order);
     while several run, each kernel's grids run in-process (``STALENB_MAX_JOBS=1``), so the busy
@@ -249,7 +249,7 @@ def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
     project's own notebooks, False for another ``folder``) merges each notebook's claims into the
     profile's ``claims.json`` and, in the paper profile, regenerates the README table.
     """
-    from . import claims
+    from .. import claims
 
     publish = folder is None if publish is None else publish
     nbs = notebooks(folder, only)
@@ -266,7 +266,7 @@ def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
     out_dir = paths.build_dir() / "notebooks" if out_dir is None else Path(out_dir)
     times: dict[str, float] = {}
     echo = print if verbose else (lambda *a, **k: None)
-    echo(f"stalenb.reproduce: profile {profile!r}, {len(plan)} notebook(s) -> {out_dir}")
+    echo(f"stalenb.repro.reproduce: profile {profile!r}, {len(plan)} notebook(s) -> {out_dir}")
     total = time.perf_counter()
     keys = {nb: stamp_key(nb, profile, params) for nb, params in plan}
     skip = {nb for nb, _ in plan if not force and unchanged(nb, out_dir, keys[nb])}
@@ -365,7 +365,7 @@ def _write_times(out_dir: Path, profile: str, times: dict) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stalenb.reproduce", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m stalenb.repro.reproduce", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="quick profile (STALENB_QUICK=1)")
     parser.add_argument("--profile", choices=sorted(PROFILES), help="profile (default: paper, or quick with --quick)")
     parser.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers or names to run")
@@ -389,7 +389,7 @@ def main(argv=None) -> int:
             number, name, value = parse_override(text)
             overrides.setdefault(number, {})[name] = value
         if args.readme:
-            from . import claims
+            from .. import claims
 
             ledger = claims.load(paths.figures_dir("paper") / "claims.json")
             changed = claims.update_readme(paths.repo_root() / "README.md", ledger)
@@ -406,7 +406,7 @@ def main(argv=None) -> int:
         reproduce(profile, args.only, overrides, args.timeout, log_output=args.log_output,
                   jobs=args.jobs or os.cpu_count() or 1, force=args.force)
     except (ReproduceError, ValueError) as exc:
-        print(f"\nstalenb.reproduce: {exc}", file=sys.stderr)
+        print(f"\nstalenb.repro.reproduce: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from . import paths
+from .. import paths
 
 MEAN, STD = 0.1307, 0.3081
 RAW_FILES = (

@@ -1,4 +1,4 @@
-"""``python -m stalenb.bench``: the simulator's cost against plain PyTorch loops (docs/design.md §S6).
+"""``python -m stalenb.repro.bench``: the simulator's cost against plain PyTorch loops (docs/design.md §S6).
 
 Each case pits the engine (:func:`stalenb.run`, fast path) against a plain loop written here, on
 the same model, the same batch size, the same sample stream and the same thread count. The two
@@ -52,11 +52,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import data, gradients, models, paths
-from .files import atomic_write
-from .config import Config
-from .engine import run
-from .staleness import Uniform
+from ..sim import data, gradients, models
+from .. import paths
+from ..files import atomic_write
+from ..sim.config import Config
+from ..sim.engine import run
+from ..sim.staleness import Uniform
 
 SEED = 0
 LR = 0.01
@@ -285,7 +286,7 @@ class _Fixed:
 
 def grid_specs(quick: bool) -> list:
     """A 05-style grid of 16 short runs: async LeNet, 2 methods × 4 staleness levels × 2 seeds."""
-    from . import experiments
+    from .. import experiments
 
     base = Config(protocol="async", batch_size=32, lr=LR, steps=12 if quick else 60, eval_every=20,
                   eval_size=500)
@@ -306,7 +307,7 @@ def grid_row(repeats: int, quick: bool) -> dict:
     the ratio is the median over the pairs."""
     import tempfile
 
-    from . import experiments
+    from .. import experiments
 
     specs, cores = grid_specs(quick), os.cpu_count() or 1
     problem = _problem(specs[0][1])
@@ -411,7 +412,7 @@ def memory_child(name: str, side: str, steps: int, threads: int) -> dict:
 
 
 def memory(name: str, side: str, steps: int, threads: int) -> dict | None:
-    cmd = [sys.executable, "-m", "stalenb.bench", "--memory-child", name, side, str(steps),
+    cmd = [sys.executable, "-m", "stalenb.repro.bench", "--memory-child", name, side, str(steps),
            "--threads", str(threads)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
     if proc.returncode != 0:
@@ -450,7 +451,7 @@ def write_json(obj: dict, target: Path) -> Path:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m stalenb.bench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m stalenb.repro.bench", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="seconds-long smoke run (few, short blocks; no memory)")
     p.add_argument("--threads", type=int, default=torch.get_num_threads(),
                    help="torch threads for both sides (default: torch's default, all cores; use 1 "

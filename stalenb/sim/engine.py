@@ -8,7 +8,7 @@ path + small reference path"), with the same iterates up to float rounding:
 - ``path="reference"``: one plain gradient per push, ``Server.apply`` — short enough to read;
 - ``path="fast"`` (default): one forward/backward per model version read (per push only when
   compression, error feedback or DC-ASGD need each push's gradient), flat-buffer gradients,
-  snapshots in recycled flat buffers; ``python -m stalenb.bench`` measures it against plain
+  snapshots in recycled flat buffers; ``python -m stalenb.repro.bench`` measures it against plain
   PyTorch loops.
 
 Model versions still to be read by in-flight jobs are kept as flat snapshots and dropped as soon
@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from . import cache as _cache
+from .. import cache as _cache
 from . import gradients, history, rules
 from .compress import Compressor
 from .config import Config

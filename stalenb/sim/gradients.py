@@ -76,7 +76,7 @@ class FlatModule:
       ``backward``, so autograd hands them over without accumulating) and are copied into their
       slots of ``self.grad``;
     - convolution weights are in ``channels_last`` memory format (oneDNN's fast layout on CPU,
-      measured 1.5–2× on LeNet's step, ``python -m stalenb.bench``): a weight with one input
+      measured 1.5–2× on LeNet's step, ``python -m stalenb.repro.bench``): a weight with one input
       channel is a strided view of the flat vector, the others are copied into a
       ``channels_last`` buffer (LeNet: 25,000 of 431,080 numbers). The flat layout of x and of the
       gradient stays the natural (NCHW) one; only the order of the floating-point sums inside the
