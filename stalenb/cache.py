@@ -76,13 +76,14 @@ def _hash_sources(package: Path, parts) -> str:
     return h.hexdigest()[:16]
 
 
-def data_fingerprint(root=None) -> str:
+def data_fingerprint(root=None, fetch: bool = True) -> str | None:
     """SHA-256 (first 16 hex digits) of the content of the four MNIST files under ``root/MNIST/raw``.
 
     ``root`` defaults to :func:`stalenb.paths.data_dir`. The plain IDX file is hashed where present,
     else its ``.gz``. Missing files are first fetched by :func:`stalenb.data.mnist` (which raises a
-    clear ``FileNotFoundError`` offline), as the run itself would. Each file is hashed once per
-    process for a given size and modification time, so replacing the digits changes the result.
+    clear ``FileNotFoundError`` offline), as the run itself would; with ``fetch=False`` the result is
+    then ``None``. Each file is hashed once per process for a given size and modification time, so
+    replacing the digits changes the result.
     """
     from .sim import data
 
@@ -90,6 +91,8 @@ def data_fingerprint(root=None) -> str:
     raw = root / "MNIST" / "raw"
     files = [_idx_file(raw, name) for name in data.RAW_FILES]
     if None in files:
+        if not fetch:
+            return None
         data.mnist(root, train=True, download=True)
         files = [_idx_file(raw, name) for name in data.RAW_FILES]
     stats = tuple((str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files)

@@ -3,8 +3,8 @@
 An *experiment* is a list of ``(labels, config)`` pairs: ``labels`` is a dict of the grid
 coordinates (``{"method": "vanilla", "tau": 8, "seed": 0}``) that become columns of the tidy
 result frames. :func:`product` builds such a list from named axes, :func:`run_all` runs it through
-:func:`stalenb.run` (so every run is cached on disk by its config; with ``jobs > 1`` on a pool of
-worker processes kept for the life of this process, :func:`close_pool`, fed longest run first,
+:func:`stalenb.run` (so every run is cached on disk by its config; with ``jobs > 1`` on loky's
+reusable pool of worker processes, :func:`pool`, fed longest run first,
 :func:`estimated_cost`), and the remaining functions turn the histories into tables:
 
 - :func:`final` — the final value of a metric per run (mean of the last evaluation rows);
@@ -23,13 +23,11 @@ update) and :func:`value_at` (a metric at fixed simulated times).
 
 from __future__ import annotations
 
-import atexit
 import concurrent.futures
 import contextlib
 import itertools
 import math
 import os
-import threading
 
 import numpy as np
 import pandas as pd
@@ -152,16 +150,10 @@ def run_all(specs, *, jobs: int = 1, progress: bool | None = None, desc: str = "
             ``STALENB_DASK=tcp://host:8786 make reproduce`` spreads every notebook's grid), else
             ``jobs`` local processes.
 
-    The local processes form one pool per Python process, kept between calls (a notebook calls
-    ``run_all`` many times; each new worker would pay an interpreter, ``import torch`` and the
-    MNIST load, seconds each): created by the first call that needs it (``forkserver`` start
-    method with the stalenb modules and torch preloaded where the platform has it, else
-    ``spawn``; never plain ``fork``, which hangs children of a process whose torch has started
-    OpenMP threads), its workers started on demand, reused by later calls, recreated only when a
-    call asks for more workers than it was made for or when it broke (a killed worker:
-    ``BrokenProcessPool``, after which the call retries its missing runs once on a new pool), and
-    shut down at interpreter exit. :func:`close_pool` shuts it down earlier (its idle workers
-    hold torch and MNIST in memory, a few hundred MB each).
+    The local processes are loky's reusable pool (:func:`pool`), kept between calls (a notebook
+    calls ``run_all`` many times; each new worker would pay an interpreter, ``import torch`` and
+    the MNIST load, seconds each); a call that finds it broken (a killed worker) retries its
+    missing runs once on a new one. :func:`close_pool` shuts it down before its idle timeout.
     """
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
@@ -302,10 +294,10 @@ def _wait(futures: list) -> tuple[list, list]:
 
 
 def _prefill(specs, jobs, bar, desc) -> None:
-    """Compute the uncached runs on this process's pool (:func:`_local_pool`), ``jobs`` at a time.
+    """Compute the uncached runs on this process's reusable pool (:func:`pool`), ``jobs`` at a time.
 
-    A pool found broken (a worker died: ``BrokenProcessPool``) is replaced and the runs still
-    missing are tried once more on the new one."""
+    A pool found broken (a worker died: ``BrokenProcessPool``) is replaced by loky on the next
+    request, and the runs still missing are tried once more on the new one."""
     from concurrent.futures.process import BrokenProcessPool
 
     jobs = min(jobs, int(os.environ.get("STALENB_MAX_JOBS") or jobs))  # set by stalenb.repro.reproduce
@@ -313,71 +305,44 @@ def _prefill(specs, jobs, bar, desc) -> None:
         missing = _missing(specs)
         if len(missing) < 2 or jobs < 2:
             return
-        pool = _local_pool(jobs)
         try:
-            _compute(pool, missing, bar, f"{desc} ({jobs} jobs)", at_once=min(jobs, len(missing)))
+            _compute(pool(jobs), missing, bar, f"{desc} ({jobs} jobs)", at_once=min(jobs, len(missing)))
             return
         except BrokenProcessPool:
-            _drop_pool(pool)
             if attempt:
                 raise
 
 
-# -- the persistent local pool -------------------------------------------------------------------
-#: Modules the ``forkserver`` imports once, before it forks the workers (each worker then starts
-#: with torch, torchvision and the engine loaded instead of importing them itself).
-PRELOAD = ("torch", "torchvision", "stalenb.engine", "stalenb.gradients", "stalenb.experiments")
-_POOL: dict = {}  # "executor": the ProcessPoolExecutor, "workers": its max_workers
-_POOL_LOCK = threading.Lock()
+#: Seconds an idle worker of :func:`pool` waits for the next run before it exits (loky's timeout):
+#: long enough to span the cells of a notebook between two grids, short enough to give the memory
+#: back (each idle worker holds torch and MNIST, a few hundred MB).
+IDLE_TIMEOUT = 600
 
 
-def _context():
-    """``forkserver`` (preloading :data:`PRELOAD`) where available, else ``spawn``; never ``fork``."""
-    import multiprocessing as mp
+def pool(jobs: int):
+    """This process's reusable pool of ``jobs`` worker processes: ``loky.get_reusable_executor``
+    (joblib's executor), which keeps its workers between calls, starts them on demand, resizes the
+    pool when ``jobs`` changes and replaces it when a worker died. Workers are fresh interpreters
+    (never a plain ``fork`` of a process whose torch has started threads) and receive their tasks
+    through cloudpickle, so configurations holding classes defined in a notebook travel too."""
+    from loky import get_reusable_executor
 
-    if "forkserver" in mp.get_all_start_methods():
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(list(PRELOAD))
-        return ctx
-    return mp.get_context("spawn")
-
-
-def _local_pool(jobs: int):
-    """This process's pool with room for ``jobs`` workers: the existing one when it is large
-    enough and not broken, else a new one (the old one shut down). Workers start on demand."""
-    with _POOL_LOCK:
-        pool = _POOL.get("executor")
-        if pool is not None and (_POOL["workers"] < jobs or getattr(pool, "_broken", False)):
-            _POOL.clear()
-            pool.shutdown(wait=True, cancel_futures=True)
-            pool = None
-        if pool is None:
-            pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=_context())
-            _POOL.update(executor=pool, workers=jobs)
-        return pool
+    executor = get_reusable_executor(max_workers=int(jobs), timeout=IDLE_TIMEOUT)
+    _HANDED_OUT[:] = [executor]
+    return executor
 
 
-def _drop_pool(pool) -> None:
-    """Forget ``pool`` (if it is still this process's) and shut it down without waiting."""
-    with _POOL_LOCK:
-        if _POOL.get("executor") is pool:
-            _POOL.clear()
-    pool.shutdown(wait=False, cancel_futures=True)
+_HANDED_OUT: list = []  # the executor :func:`pool` returned last, for :func:`close_pool`
 
 
 def close_pool() -> bool:
-    """Shut down this process's worker pool (waiting for its workers to exit); ``True`` if there
-    was one. The next :func:`run_all` with ``jobs > 1`` starts a new pool."""
-    with _POOL_LOCK:
-        pool = _POOL.pop("executor", None)
-        _POOL.clear()
-    if pool is None:
+    """Shut down the pool :func:`pool` handed out last (waiting for its workers to exit) instead of
+    after :data:`IDLE_TIMEOUT` idle seconds; ``True`` if there was one. The next :func:`run_all` with
+    ``jobs > 1`` starts a new one."""
+    if not _HANDED_OUT:
         return False
-    pool.shutdown(wait=True, cancel_futures=True)
+    _HANDED_OUT.pop().shutdown(wait=True, kill_workers=True)
     return True
-
-
-atexit.register(close_pool)
 
 
 def final(history: pd.DataFrame, by, metric: str = "test_acc", tail: int = 1) -> pd.DataFrame:

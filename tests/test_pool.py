@@ -1,13 +1,11 @@
-"""The persistent local pool of ``run_all`` (issue 13, grid row): kept between calls, replaced when
-broken, closed on request and at exit; runs handed out longest first, results independent of jobs."""
+"""The reusable local pool of ``run_all`` (loky's): kept between calls, replaced when broken, closed
+on request; runs handed out longest first, at most ``jobs`` in flight, results independent of jobs."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -20,18 +18,30 @@ from stalenb import experiments as ex
 BASE = sn.Config(model="mlp", batch_size=16, steps=3, eval_every=3, train_size=256, eval_size=64)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _no_pool_left():
+@pytest.fixture(autouse=True)
+def fresh_pool():
+    """Every test starts without a pool (so none can pass on a pool an earlier test left) and
+    frees its workers at the end (each idle worker holds torch and MNIST)."""
     ex.close_pool()
+    assert ex.close_pool() is False
     yield
-    ex.close_pool()  # idle workers hold torch and MNIST: free them for the other test modules
+    ex.close_pool()
 
 
-def _workers(pool) -> set[int]:
-    return set(pool._processes)  # the executor's worker PIDs (private, but the only exact source)
+@pytest.fixture
+def used(monkeypatch):
+    """The executors ``run_all`` computed on, in call order."""
+    real, seen = ex._compute, []
+
+    def spy(executor, missing, *args, **kwargs):
+        seen.append(executor)
+        return real(executor, missing, *args, **kwargs)
+
+    monkeypatch.setattr(ex, "_compute", spy)
+    return seen
 
 
-def _gone(pid: int, timeout: float = 10.0) -> bool:
+def _gone(pid: int, timeout: float = 20.0) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         try:
@@ -42,38 +52,45 @@ def _gone(pid: int, timeout: float = 10.0) -> bool:
     return False
 
 
-def test_the_pool_is_reused_and_results_do_not_depend_on_jobs(tmp_path, monkeypatch):
+def _worker_pids(executor, n: int = 2) -> set[int]:
+    """PIDs of workers that answer ``n`` tasks submitted together (each holds the task a moment)."""
+    return set(executor.map(_slow_getpid, range(n)))
+
+
+def _slow_getpid(_):
+    time.sleep(0.3)
+    return os.getpid()
+
+
+def test_one_pool_serves_successive_calls_and_results_do_not_depend_on_jobs(tmp_path, monkeypatch, used):
     monkeypatch.setenv("STALENB_CACHE", str(tmp_path / "a"))
     first = ex.run_all(ex.product(BASE, seed=[0, 1]), jobs=2, progress=False)
-    pool = ex._local_pool(2)
-    pids = _workers(pool)
-    assert first.from_cache == 2 and len(pids) == 2
-    assert pool._mp_context.get_start_method() == ("forkserver" if sys.platform == "linux" else "spawn")
-    # a second call, into another cache folder: the same executor and the same worker processes
+    assert first.from_cache == 2 and len(used) == 1
+    pids = _worker_pids(used[0])
+    assert os.getpid() not in pids and len(pids) >= 1  # computed in other processes
+    # a second call, into another cache folder: the same executor and its same workers
     monkeypatch.setenv("STALENB_CACHE", str(tmp_path / "b"))
     specs = ex.product(BASE, seed=[2, 3], rule={"sgd": {}, "sa": {"rule": "staleness-aware"}})
     pooled = ex.run_all(specs, jobs=2, progress=False)
     assert pooled.from_cache == 4 and len(list((tmp_path / "b").glob("run-*.npz"))) == 4
-    assert ex._local_pool(2) is pool and _workers(pool) == pids
-    assert pool.submit(os.getpid).result() in pids
+    assert len(used) == 2 and used[1] is used[0]
     # the same runs in this process, one job, a fresh cache: equal bit for bit
     monkeypatch.setenv("STALENB_CACHE", str(tmp_path / "c"))
     local = ex.run_all(specs, jobs=1, progress=False)
-    assert local.from_cache == 0
+    assert local.from_cache == 0 and len(used) == 2  # jobs=1 uses no pool
     pd.testing.assert_frame_equal(pooled.history, local.history, check_exact=True)
     pd.testing.assert_frame_equal(pooled.updates, local.updates, check_exact=True)
 
 
-def test_a_pool_with_a_killed_worker_is_replaced(tmp_path, monkeypatch):
+def test_a_pool_with_a_killed_worker_is_replaced(tmp_path, monkeypatch, used):
     monkeypatch.setenv("STALENB_CACHE", str(tmp_path))
-    old = ex._local_pool(2)
-    list(old.map(time.sleep, [0.2, 0.2]))  # two workers up
-    victim = min(_workers(old))
+    old = ex.pool(2)
+    victim = min(_worker_pids(old))
     os.kill(victim, signal.SIGKILL)
+    assert _gone(victim)
     res = ex.run_all(ex.product(BASE, seed=[4, 5]), jobs=2, progress=False)
-    assert res.from_cache == 2
-    new = ex._local_pool(2)
-    assert new is not old and victim not in _workers(new) and _gone(victim)
+    assert res.from_cache == 2 and used and used[-1] is not old
+    assert victim not in _worker_pids(used[-1])
 
 
 def test_a_pool_broken_during_a_call_is_replaced_and_the_runs_retried(tmp_path, monkeypatch):
@@ -81,40 +98,24 @@ def test_a_pool_broken_during_a_call_is_replaced_and_the_runs_retried(tmp_path, 
     real, seen = ex._compute, []
 
     def breaks_once(executor, missing, *args, **kwargs):
-        seen.append((executor, len(missing)))
+        seen.append(len(missing))
         if len(seen) == 1:
             raise concurrent.futures.process.BrokenProcessPool("a worker died")
         return real(executor, missing, *args, **kwargs)
 
     monkeypatch.setattr(ex, "_compute", breaks_once)
     res = ex.run_all(ex.product(BASE, seed=[6, 7]), jobs=2, progress=False)
-    assert res.from_cache == 2 and [n for _, n in seen] == [2, 2]
-    assert seen[0][0] is not seen[1][0] and seen[1][0] is ex._local_pool(2)
+    assert res.from_cache == 2 and seen == [2, 2]
 
 
-def test_close_pool_stops_the_workers_and_a_later_call_starts_a_new_pool(tmp_path, monkeypatch):
+def test_close_pool_stops_the_workers_and_a_later_call_starts_a_new_pool(tmp_path, monkeypatch, used):
     monkeypatch.setenv("STALENB_CACHE", str(tmp_path))
-    pool = ex._local_pool(2)
-    list(pool.map(time.sleep, [0.2, 0.2]))
-    pids = _workers(pool)
+    first = ex.pool(2)
+    pids = _worker_pids(first)
     assert ex.close_pool() is True and ex.close_pool() is False
     assert pids and all(_gone(pid) for pid in pids)
     assert ex.run_all(ex.product(BASE, seed=[8, 9]), jobs=2, progress=False).from_cache == 2
-    assert ex._local_pool(2) is not pool
-
-
-def test_a_call_that_needs_more_workers_gets_a_larger_pool():
-    small = ex._local_pool(2)
-    assert ex._local_pool(1) is small  # room enough: kept
-    assert ex._local_pool(3) is not small and ex._POOL["workers"] == 3
-
-
-def test_the_pool_is_shut_down_when_the_interpreter_exits():
-    code = ("import time; from stalenb import experiments as ex; ex.PRELOAD = (); pool = ex._local_pool(2); "
-            "list(pool.map(time.sleep, [0.2, 0.2])); print(*pool._processes)")  # no preload: a quick start
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    pids = [int(p) for p in out.stdout.split()]
-    assert len(pids) == 2 and all(_gone(pid) for pid in pids)
+    assert used and used[-1] is not first and not pids & _worker_pids(used[-1])
 
 
 class _Recorder:

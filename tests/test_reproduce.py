@@ -57,23 +57,78 @@ def test_parse_override():
         reproduce.parse_override("seeds=5")
 
 
-def test_runs_in_order_writes_copies_and_stops_at_the_first_failure(tmp_path, monkeypatch):
+def test_a_failing_notebook_costs_only_itself_and_a_rerun_executes_only_it(tmp_path, monkeypatch, capsys):
+    """A planted failure in 01: 00 and 02 still run and are stamped, the summary names 01's cell and
+    error, the exit status is 1, and the next run executes 01 alone."""
     monkeypatch.setenv("SOURCE_DATE_EPOCH", reproduce.SOURCE_DATE_EPOCH)
+    monkeypatch.setenv("STALENB_FIGURES", str(tmp_path / "figures"))
     src, out = tmp_path / "nb", tmp_path / "build" / "notebooks"
     src.mkdir()
     marker = tmp_path / "ran.txt"
     ok = _write(src, "00_ok.ipynb", [f"open({str(marker)!r}, 'a').write(f'00:{{x}} ')"])
-    _write(src, "01_fails.ipynb", ["y = 2", "assert x == 1, 'checked claim'", "assert False, 'claim broken'"])
-    _write(src, "02_never.ipynb", [f"open({str(marker)!r}, 'a').write('02 ')"])
+    bad = _write(src, "01_fails.ipynb", [f"open({str(marker)!r}, 'a').write('01 ')", "assert x == 1, 'checked'",
+                                         "assert x == 2, 'planted failure'"])
+    _write(src, "02_after.ipynb", [f"open({str(marker)!r}, 'a').write('02 ')"])
     before = ok.read_text()
-    with pytest.raises(reproduce.ReproduceError) as err:
+    with pytest.raises(reproduce.ReproduceFailures) as err:
         reproduce.reproduce("paper", folder=src, out_dir=out, overrides={"00": {"x": 7}}, timeout=120, verbose=False)
+    assert list(err.value.failures) == ["01_fails.ipynb"]
     msg = str(err.value)
-    assert "01_fails.ipynb" in msg and "cell" in msg and "AssertionError" in msg and "claim broken" in msg
-    assert marker.read_text() == "00:7 "  # 00 ran with the override, 02 never started
+    assert "01_fails.ipynb failed in cell" in msg and "assert x == 2" in msg and "AssertionError: planted failure" in msg
+    assert marker.read_text() == "00:7 01 02 "  # 00 ran with the override, 02 ran after the failure
     assert (out / "00_ok.ipynb").is_file() and ok.read_text() == before  # sources untouched
+    assert {p.name for p in out.glob("*.stamp.json")} == {"00_ok.stamp.json", "02_after.stamp.json"}
     times = json.loads((out.parent / "reproduce-times.json").read_text())
-    assert list(times["seconds"]) == ["00_ok.ipynb"]
+    assert list(times["seconds"]) == ["00_ok.ipynb", "02_after.ipynb"]
+    # the rerun executes only the failed notebook (00 with its override and 02 are unchanged)
+    with pytest.raises(reproduce.ReproduceFailures):
+        reproduce.reproduce("paper", folder=src, out_dir=out, overrides={"00": {"x": 7}}, timeout=120, verbose=False)
+    assert marker.read_text() == "00:7 01 02 01 "
+    bad.write_text(bad.read_text().replace("x == 2", "x == 1"))  # mended: it runs, the others stay skipped
+    times = reproduce.reproduce("paper", folder=src, out_dir=out, overrides={"00": {"x": 7}}, timeout=120,
+                                verbose=False)
+    assert marker.read_text() == "00:7 01 02 01 01 " and times["00_ok.ipynb"] == times["02_after.ipynb"] == 0.0
+
+
+def test_main_names_every_failure_and_exits_non_zero(tmp_path, monkeypatch, capsys):
+    """``python -m stalenb.repro.reproduce`` on a scratch project with two planted failures."""
+    from stalenb import claims
+
+    root = tmp_path / "project"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "README.md").write_text(f"# x\n{claims.README_START}\n{claims.README_END}\n")
+    _write(root / "notebooks", "00_a.ipynb", ["raise ValueError('first planted')"])
+    _write(root / "notebooks", "01_b.ipynb", ["y = x + 1"])
+    _write(root / "notebooks", "02_c.ipynb", ["1 / 0"])
+    monkeypatch.setenv("STALENB_ROOT", str(root))
+    monkeypatch.delenv("STALENB_QUICK", raising=False)
+    monkeypatch.delenv("STALENB_FIGURES", raising=False)
+    assert reproduce.main(["--jobs", "1", "--timeout", "120"]) == 1
+    err = capsys.readouterr().err
+    assert "2 notebook(s) failed" in err and "00_a.ipynb failed in cell" in err and "ValueError: first planted" in err
+    assert "02_c.ipynb failed in cell" in err and "ZeroDivisionError" in err and "01_b" not in err
+    assert (root / "build" / "notebooks" / "01_b.stamp.json").is_file()
+
+
+def test_a_failed_notebook_keeps_the_records_of_its_last_good_run(tmp_path, monkeypatch):
+    from stalenb import claims
+
+    root = tmp_path / "project"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "README.md").write_text(f"# x\n{claims.README_START}\n{claims.README_END}\n")
+    record = ("from stalenb import claims\n"
+              "led = claims.Ledger('00', source='a seed')\n"
+              "led.record('00.demo', quote='q', test='t', statistic=0.5, ci_low=0.2, ci_high=0.8, threshold=0.0)\n"
+              "assert x == 0, 'broken after recording'")
+    _write(root / "notebooks", "00_demo.ipynb", [record], params="x = 0  # 0: works")
+    monkeypatch.setenv("STALENB_ROOT", str(root))
+    monkeypatch.delenv("STALENB_QUICK", raising=False)
+    monkeypatch.delenv("STALENB_FIGURES", raising=False)
+    reproduce.reproduce("paper", timeout=300, verbose=False)
+    good = claims.load(root / "figures" / "claims.json")
+    with pytest.raises(reproduce.ReproduceFailures, match="last successful run"):
+        reproduce.reproduce("paper", overrides={"00": {"x": 1}}, timeout=300, verbose=False)
+    assert claims.load(root / "figures" / "claims.json") == good  # not mixed with the failed run's records
 
 
 def test_bad_override_fails_before_anything_runs(tmp_path):
@@ -128,8 +183,7 @@ def test_an_unchanged_notebook_is_not_executed_again(tmp_path, monkeypatch):
     executed = run()["00_a.ipynb"]
     assert run()["00_a.ipynb"] == 0.0  # nothing changed: skipped
     assert marker.read_text() == "1 " and (out / "00_a.stamp.json").is_file()
-    recorded = json.loads((out.parent / "reproduce-times.json").read_text())["seconds"]["00_a.ipynb"]
-    assert recorded == round(executed, 2) > 0  # the skip keeps the last execution's time (start order)
+    assert executed > 0
     run(overrides={"00": {"x": 2}})  # other parameters: executed
     run(overrides={"00": {"x": 2}})
     assert marker.read_text() == "1 2 "

@@ -11,20 +11,23 @@ Usage::
 What it does (``docs/design.md`` (appendix), "traps of the toolchain"):
 
 - executes ``notebooks/[0-9][0-9]_*.ipynb`` with ``papermill.execute_notebook`` (kernel
-  ``python3`` over IPC, forked from a warm zygote: :mod:`stalenb.kernels`; a per-cell timeout,
-  the notebooks folder as working directory), as many at once as there are cores (``--jobs``),
-  started longest first by the last run's times, results taken in sorted order, and writes the executed
-  copies to ``build/notebooks/`` (ignored by git), never over the sources;
+  ``python3``, started by papermill; a per-cell timeout, the notebooks folder as working
+  directory), as many at once as there are cores (``--jobs``), started and reported in reading
+  order, and writes the executed copies to ``build/notebooks/`` (ignored by git), never over the
+  sources;
 - checks every parameter of a profile against ``papermill.inspect_notebook`` before running
   anything (papermill itself only logs an unknown name and runs with the defaults);
-- stops at the first failing notebook, naming the notebook, the cell and the error;
+- runs every notebook it can: a failing notebook is named with its cell and error, the others
+  still run and have their claims merged and their stamps written; a summary at the end lists the
+  failures and the exit status is 1. A failed notebook's records in ``claims.json`` stay those of
+  its last successful run (the summary says so), and since it is not stamped, the next run executes
+  only the failed and unfinished notebooks;
 - skips a notebook whose inputs and outputs are unchanged since it last succeeded (make's rule,
   :func:`stamp_key`): the notebook file, every module of the package, the profile, its
-  parameters, the data folder and the versions of the libraries that draw and compute; its
+  parameters, the MNIST digits' content and the versions of the libraries that draw and compute; its
   executed copy, ledger and figures must still be there byte for byte (SHA-256). ``--force``
   re-executes every notebook anyway;
-- prints the time of each notebook and writes them to ``build/reproduce-times.json`` (a notebook
-  skipped as unchanged keeps the time of its last execution there: the next run's start order);
+- prints the time of each notebook and writes them to ``build/reproduce-times.json``;
 - sets ``SOURCE_DATE_EPOCH`` so that regenerated PDFs are byte-identical, and ``TQDM_DISABLE``
   so that executed copies carry no progress-bar widgets;
 - merges the claims each notebook recorded (:mod:`stalenb.claims`) into the profile's
@@ -42,14 +45,13 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import math
 import os
 import re
 import sys
 import time
 from pathlib import Path
 
-from .. import kernels, paths
+from .. import paths
 from ..files import atomic_write
 
 #: The profiles: the notebooks' own defaults (``paper``) or their quick mode (``quick``).
@@ -63,6 +65,18 @@ NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
 
 class ReproduceError(RuntimeError):
     """A notebook failed; the message names the notebook, the cell and the error."""
+
+
+class ReproduceFailures(ReproduceError):
+    """Some notebooks failed while the others ran: ``failures`` maps each failed notebook's name to
+    its :class:`ReproduceError`; ``times`` holds the seconds of those that succeeded or were skipped."""
+
+    def __init__(self, failures: dict[str, ReproduceError], times: dict[str, float]):
+        self.failures, self.times = failures, times
+        lines = [f"{len(failures)} notebook(s) failed (their records in claims.json are those of their last "
+                 "successful run; a rerun executes only these and the unfinished ones):"]
+        lines += [f"  - {exc}" for exc in failures.values()]
+        super().__init__("\n".join(lines))
 
 
 def notebooks(folder: Path | None = None, only=None) -> list[Path]:
@@ -147,7 +161,7 @@ def run_notebook(nb: Path, out_dir: Path, params: dict, timeout: int = DEFAULT_T
         papermill.execute_notebook(
             str(nb), str(out_dir / nb.name), parameters=params, kernel_name="python3",
             cwd=str(nb.parent), execution_timeout=timeout, progress_bar=False,
-            log_output=log_output, kernel_manager_class=kernels.kernel_manager(),
+            log_output=log_output,
         )
     except PapermillExecutionError as exc:
         raise _failure(nb, exc) from exc
@@ -163,11 +177,12 @@ STAMP_LIBRARIES = ("torch", "torchvision", "numpy", "scipy", "pandas", "matplotl
 def stamp_key(nb: Path, profile: str, params: dict) -> str:
     """What a notebook's executed copy, ledger and figures depend on, as one SHA-256: the notebook
     file, every module of the package (:func:`stalenb.cache.source_hash`), the profile, the
-    parameters, the data folder, quick mode and :data:`STAMP_LIBRARIES`' versions."""
+    parameters, the MNIST digits' content (:func:`stalenb.cache.data_fingerprint`), quick mode and
+    :data:`STAMP_LIBRARIES`' versions."""
     import hashlib
     from importlib import metadata
 
-    from ..cache import source_hash
+    from ..cache import data_fingerprint, source_hash
 
     def version(name):
         try:
@@ -177,7 +192,7 @@ def stamp_key(nb: Path, profile: str, params: dict) -> str:
 
     payload = {"notebook": hashlib.sha256(nb.read_bytes()).hexdigest(), "package": source_hash(),
                "profile": profile, "params": params, "quick": paths.quick(),
-               "data": str(paths.data_dir().resolve()), "libraries": {n: version(n) for n in STAMP_LIBRARIES}}
+               "data": data_fingerprint(fetch=False), "libraries": {n: version(n) for n in STAMP_LIBRARIES}}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -236,18 +251,15 @@ def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
     :func:`unchanged`; ``force=True`` executes every notebook).
 
     All parameters are checked before the first notebook starts. ``jobs`` notebooks run at once
-    (``python -m stalenb.repro.reproduce``: the number of cores), each in its own process and kernel
-    (forked warm, :mod:`stalenb.kernels`), started longest first by the last run's times
-    (``build/reproduce-times.json``; notebooks without a time first, in reading order);
-    while several run, each kernel's grids run in-process (``STALENB_MAX_JOBS=1``), so the busy
-    processes stay about one per core. Results are taken in reading order: the times and the
-    output lines come in that order, each notebook's claims are merged after it and every
-    notebook before it succeeded, and the first failure in reading order raises
-    :class:`ReproduceError` (notebooks not yet started are not run). ``jobs=1`` runs them one
-    after the other (the default), with the notebooks' own grid ``jobs``; then the first failure
-    stops the run before the next notebook starts. ``publish`` (default: True for the
-    project's own notebooks, False for another ``folder``) merges each notebook's claims into the
-    profile's ``claims.json`` and, in the paper profile, regenerates the README table.
+    (``python -m stalenb.repro.reproduce``: the number of cores), each in its own process and
+    papermill kernel, started in reading order; while several run, each kernel's grids run
+    in-process (``STALENB_MAX_JOBS=1``), so the busy processes stay about one per core. Results are
+    taken in reading order: the times and the output lines come in that order, and each notebook
+    that succeeds has its claims merged (``publish``) and its stamp written. A failing notebook does
+    not stop the others: after every notebook has run, :class:`ReproduceFailures` names each failure
+    with its cell and error. ``publish`` (default: True for the project's own notebooks, False for
+    another ``folder``) merges each notebook's claims into the profile's ``claims.json`` and, in
+    the paper profile, regenerates the README table.
     """
     from .. import claims
 
@@ -265,20 +277,15 @@ def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
         os.environ["STALENB_QUICK"] = "1"
     out_dir = paths.build_dir() / "notebooks" if out_dir is None else Path(out_dir)
     times: dict[str, float] = {}
+    failures: dict[str, ReproduceError] = {}
     echo = print if verbose else (lambda *a, **k: None)
     echo(f"stalenb.repro.reproduce: profile {profile!r}, {len(plan)} notebook(s) -> {out_dir}")
     total = time.perf_counter()
     keys = {nb: stamp_key(nb, profile, params) for nb, params in plan}
     skip = {nb for nb, _ in plan if not force and unchanged(nb, out_dir, keys[nb])}
-    jobs = max(1, min(jobs, len(plan) - len(skip)))
-    previous = _previous_times(out_dir, profile)
-    skipped = {nb.name for nb in skip}
-    if jobs > 1 and kernels.fork_enabled():
-        kernels.share()  # one zygote for every runner process, booting while they start
-    with _Launcher(jobs) as launch:
+    with _Launcher(max(1, min(jobs, len(plan) - len(skip)))) as launch:
         pending = {}
-        # started longest first by the last run's times (unknown: first), taken in reading order
-        for nb, params in sorted(plan, key=lambda item: -previous.get(item[0].name, math.inf)):
+        for nb, params in plan:
             def forget(nb=nb):  # a ledger left by an earlier run must not pass for this run's
                 _stamp_path(nb, out_dir).unlink(missing_ok=True)
                 if publish:
@@ -287,17 +294,19 @@ def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
             pending[nb] = ((lambda: 0.0) if nb in skip else
                            launch(forget, run_notebook, nb, out_dir, params, timeout, log_output))
         for nb, params in plan:
-            result = pending[nb]
             shown = f" {params}" if params else ""
             echo(f"  {'unchanged' if nb in skip else 'running'} {nb.name}{shown}", flush=True)
             try:
-                times[nb.name] = result()
+                times[nb.name] = pending[nb]()
+            except ReproduceError as exc:
+                failures[nb.name] = exc
+                echo(f"  FAILED   {exc}", flush=True)
+                continue
             except BaseException:
                 launch.cancel()
                 raise
             finally:
-                # a skipped notebook keeps its last execution time: the next run's start order
-                _write_times(out_dir, profile, {n: previous.get(n, t) if n in skipped else t for n, t in times.items()})
+                _write_times(out_dir, profile, times)
             if publish:
                 claims.collect([nb.name.split("_", 1)[0]], profile)
             if nb not in skip:
@@ -309,6 +318,8 @@ def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
         if claims.update_readme(paths.repo_root() / "README.md", ledger):
             echo("  README.md results table regenerated from figures/claims.json")
     echo(f"  total {time.perf_counter() - total:7.1f} s; figures in {paths.figures_dir(profile)}")
+    if failures:
+        raise ReproduceFailures(failures, times)
     return times
 
 
@@ -346,15 +357,6 @@ class _Launcher:
 
 def _times_path(out_dir: Path) -> Path:
     return out_dir.parent / "reproduce-times.json"
-
-
-def _previous_times(out_dir: Path, profile: str) -> dict[str, float]:
-    """``{notebook name: seconds}`` of each notebook's last execution in ``profile``."""
-    try:
-        record = json.loads(_times_path(out_dir).read_text())
-    except (OSError, ValueError):
-        return {}
-    return record.get("seconds", {}) if record.get("profile") == profile else {}
 
 
 def _write_times(out_dir: Path, profile: str, times: dict) -> None:
