@@ -24,8 +24,8 @@ __version__ = "0.1.0"
 
 import sys as _sys
 
-from . import claims, paths, rates, theory  # noqa: E402
-from .sim import (  # noqa: E402
+from . import claims, paths, rates, theory  # noqa: E402, F401
+from .sim import (  # noqa: E402, F401
     compress, config, data, engine, gradients, history, models, objectives, rules, schedule, server, staleness,
     timing,
 )

@@ -3,7 +3,8 @@
 Paper 1 (Candela et al. 2019, ``docs/research.md`` §1) claims that asynchronous SGD with bounded
 staleness and sparsified gradients keeps the non-convex SGD rate
 
-    (1/T) Σ_{t=0}^{T−1} E‖∇f(x_t)‖² = O(1/√T)   for the step α = c/√T.
+    (1/T) Σ_{t=0}^{T−1} E‖∇f(x_t)‖² = O(1/√T)   for the step α = lr_scale/√T
+(``lr_scale``: the constant in front of 1/√T, the same for every horizon).
 
 :func:`ergodic_grad_norm` runs one horizon T through the simulator (:func:`stalenb.run` with a
 callback that records the exact ‖∇f(x_t)‖² after every update) and :func:`rate_sweep` repeats that
@@ -76,30 +77,33 @@ def ergodic_grad_norm(problem, config: Config, cache: bool = True) -> tuple[floa
     return float(seq[: config.steps].mean()), seq
 
 
-def base_config(c: float, batch_size: int = 8, workers: int = 4, seed: int = 0) -> Config:
-    """The async configuration of the rate experiment (staleness and compression set per case)."""
-    return Config(protocol="async", workers=workers, staleness=Uniform(0), lr=c, batch_size=batch_size,
+def base_config(lr_scale: float, batch_size: int = 8, workers: int = 4, seed: int = 0) -> Config:
+    """The async configuration of the rate experiment (staleness and compression set per case).
+
+    Its one step (T = 1) has lr = ``lr_scale``/√1; :func:`rate_sweep` sets lr and steps per horizon.
+    """
+    return Config(protocol="async", workers=workers, staleness=Uniform(0), lr=lr_scale, batch_size=batch_size,
                   steps=1, eval_every=1, seed=seed, diverge_loss=1e6)
 
 
-def rate_sweep(problem, c: float, T, taus, cases=CASES, seeds=(0,), batch_size: int = 8,
+def rate_sweep(problem, lr_scale: float, T, taus, cases=CASES, seeds=(0,), batch_size: int = 8,
                workers: int = 4, progress: bool | None = None) -> pd.DataFrame:
-    """One run per (case, τ_max, T, seed) with α = c/√T; a tidy frame of ergodic means.
+    """One run per (case, τ_max, T, seed) with α = lr_scale/√T; a tidy frame of ergodic means.
 
     Columns: ``case``, ``compressor``, ``density``, ``error_feedback``, ``tau_max``, ``T``,
     ``seed``, ``lr``, ``ergodic`` ((1/T) Σ ‖∇f(x_t)‖²), ``final`` (‖∇f(x_T)‖²).
     """
     rows = []
-    jobs = [(case, tau, int(t), s) for case in cases for tau in taus for t in T for s in seeds]
+    jobs = [(case, tau, t, s) for case in cases for tau in taus for t in T for s in seeds]
     for (label, comp, dens, ef), tau, t, s in tqdm(jobs, desc="rate sweep", leave=False,
                                                     **({} if progress is None else {"disable": not progress})):
-        cfg = base_config(c, batch_size, workers, s).replace(
-            staleness=Uniform(int(tau)), compressor=comp, density=dens, error_feedback=ef,
-            lr=c / math.sqrt(t), steps=t, eval_every=t)
+        cfg = base_config(lr_scale, batch_size, workers, s).replace(
+            staleness=Uniform(tau), compressor=comp, density=dens, error_feedback=ef,
+            lr=lr_scale / math.sqrt(t), steps=t, eval_every=t)
         erg, seq = ergodic_grad_norm(problem, cfg)
         rows.append({"case": label, "compressor": comp, "density": dens, "error_feedback": ef,
-                     "tau_max": int(tau), "T": t, "seed": s, "lr": cfg.lr, "ergodic": erg,
-                     "final": float(seq[-1])})
+                     "tau_max": cfg.staleness.tau_max, "T": cfg.steps, "seed": s, "lr": cfg.lr,
+                     "ergodic": erg, "final": float(seq[-1])})
     return pd.DataFrame(rows)
 
 

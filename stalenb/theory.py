@@ -14,12 +14,15 @@ Wang, Jin, Ma 2017; ``docs/research.md`` §2) and, for the rate helpers, paper 1
   ‖x_i‖ ≤ 1, eigenvalues in [2η, 2n + 2η].
 - **Theorem 4**: with unbiased noisy gradients, E[w_t] → w* (here: the same recursion with
   Gaussian noise added to every gradient).
-- Paper 1: (1/T) Σ_t E‖∇f(x_t)‖² = O(1/√T) for step α = c/√T; :func:`loglog_slope` fits the
-  exponent.
+- Paper 1: (1/T) Σ_t E‖∇f(x_t)‖² = O(1/√T) for the step α = lr_scale/√T; :func:`loglog_slope`
+  fits the exponent.
 
-The literal reading of the poster's condition (one α_i per iteration) is infeasible for k ≥ 2;
-:func:`literal_min_sequence` builds the smallest sequence that satisfies it and shows it leaves
-[c, 1/b].
+The literal reading of the poster's condition (one α_t per iteration, c ≤ α_t ≤ 1/b for some
+c > 0: here ``alpha_min`` = c) is infeasible for k ≥ 2; :func:`literal_min_sequence` builds the
+smallest sequence that satisfies it and shows it leaves [alpha_min, 1/b].
+
+Bad arguments raise ``TypeError`` (wrong type) or ``ValueError`` (out of range) naming the
+parameter (:mod:`stalenb.sim.checks`); numpy integers and floats are accepted everywhere.
 """
 
 from __future__ import annotations
@@ -28,17 +31,15 @@ import math
 
 import numpy as np
 
+from .sim import checks
+
 
 # -- validation --------------------------------------------------------------------------------
 def _check_ab(a, b) -> tuple[float, float]:
-    for name, v in (("a", a), ("b", b)):
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not (
-            math.isfinite(v) and v > 0
-        ):
-            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+    a, b = float(checks.real("a", a, gt=0)), float(checks.real("b", b, gt=0))
     if a > b:
         raise ValueError(f"a must satisfy 0 < a <= b, got a={a}, b={b}")
-    return float(a), float(b)
+    return a, b
 
 
 def _weights(lag_weights) -> np.ndarray:
@@ -46,12 +47,6 @@ def _weights(lag_weights) -> np.ndarray:
     if beta.size == 0 or not np.all(np.isfinite(beta)) or np.any(beta < 0):
         raise ValueError(f"lag_weights must be a non-empty sequence of finite numbers >= 0, got {lag_weights!r}")
     return beta
-
-
-def _steps(steps) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
-    return int(steps)
 
 
 # -- Definition 1 ------------------------------------------------------------------------------
@@ -113,11 +108,9 @@ def example_functions(a: float = 0.5, b: float = 2.0) -> dict:
 def _delayed_iterates(grad, w0, lag_weights, steps, noise, runs, seed, step_scale):
     """Yield w_1, …, w_steps (each of shape (runs, d)) of the delayed (S)GD recursion."""
     beta = _weights(lag_weights)
-    steps = _steps(steps)
-    if not (isinstance(runs, (int, np.integer)) and runs >= 1):
-        raise ValueError(f"runs must be an integer >= 1, got {runs!r}")
-    if not (math.isfinite(noise) and noise >= 0):
-        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    steps = checks.integer("steps", steps, minimum=0)
+    runs = checks.integer("runs", runs, minimum=1)
+    noise = checks.real("noise", noise, ge=0)
     w = np.tile(np.atleast_1d(np.asarray(w0, dtype=float)), (runs, 1))
     rng = np.random.default_rng(seed)
     k = beta.size
@@ -146,7 +139,7 @@ def delayed_sgd(grad, w0, lag_weights, steps, noise: float = 0.0, runs: int = 1,
 
     Args:
         grad: ∇f on a batch: maps an array of shape (runs, d) to (runs, d) (a linear gradient
-            ``lambda W: W @ A.T - c`` broadcasts naturally).
+            ``lambda W: W @ A.T - r`` broadcasts naturally).
         w0: start, shape (d,) or a scalar (d = 1).
         lag_weights: β_0, …, β_{k−1} (>= 0).
         steps: number of updates.
@@ -158,7 +151,7 @@ def delayed_sgd(grad, w0, lag_weights, steps, noise: float = 0.0, runs: int = 1,
     Returns:
         Iterates of shape (runs, steps + 1, d).
     """
-    w = np.tile(np.atleast_1d(np.asarray(w0, dtype=float)), (runs if isinstance(runs, int) and runs >= 1 else 1, 1))
+    w = np.tile(np.atleast_1d(np.asarray(w0, dtype=float)), (checks.integer("runs", runs, minimum=1), 1))
     out = [w] + list(_delayed_iterates(grad, w0, lag_weights, steps, noise, runs, seed, step_scale))
     return np.stack(out, axis=1)
 
@@ -171,13 +164,14 @@ def delayed_sgd_tail(grad, w0, lag_weights, steps, burn, noise: float = 0.0, run
     mean over runs of these averages estimates the stationary E[w] with a standard error from the
     spread over runs (runs are independent).
     """
-    if not (0 <= int(burn) < int(steps)):
-        raise ValueError(f"need 0 <= burn < steps, got burn={burn}, steps={steps}")
+    burn, steps = checks.integer("burn", burn, minimum=0), checks.integer("steps", steps, minimum=1)
+    if burn >= steps:
+        raise ValueError(f"burn must be smaller than steps ({steps}), got burn={burn}")
     total = 0.0
     for t, w in enumerate(_delayed_iterates(grad, w0, lag_weights, steps, noise, runs, seed, step_scale), 1):
         if t > burn:
             total = total + w
-    return total / (int(steps) - int(burn))
+    return total / (steps - burn)
 
 
 def bias_interval(samples, level: float = 0.95) -> tuple[float, float, float]:
@@ -211,6 +205,7 @@ def asymmetric_function(a: float = 0.5, b: float = 2.0, d: int = 1, seed: int = 
     from scipy.special import expit
 
     a, b = _check_ab(a, b)
+    d = checks.integer("d", d, minimum=1)
     if d == 1:
         return (lambda x: (a + (b - a) * expit(x - 1.0)) * (x - 1.0)), 1.0, (a, b)
     q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((d, d)))
@@ -273,9 +268,9 @@ def lag_weights_from(a, b, k, beta0=None, stale_fraction: float = 1.0) -> tuple:
     (s ≤ 1 satisfies the condition, s > 1 violates it).
     """
     a, b = _check_ab(a, b)
-    if not (isinstance(k, (int, np.integer)) and k >= 1):
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
-    beta0 = 1.0 / b if beta0 is None else float(beta0)
+    k = checks.integer("k", k, minimum=1)
+    beta0 = 1.0 / b if beta0 is None else float(checks.real("beta0", beta0, ge=0))
+    stale_fraction = checks.real("stale_fraction", stale_fraction, ge=0)
     if k == 1:
         return (beta0,)
     stale = stale_fraction * a / (2 * b) * beta0
@@ -290,15 +285,15 @@ def stale_scan(grad, x_star, w0, a, b, window, factors, steps):
     array. Returns an array like ``factors`` (inf/nan for diverged runs).
     """
     s = np.asarray(factors, dtype=float)
-    if window < 2:
-        raise ValueError(f"window must be >= 2 (a window of 1 has no stale weights), got {window!r}")
+    window = checks.integer("window", window, minimum=2, note="a window of 1 has no stale weights")
+    steps = checks.integer("steps", steps, minimum=0)
     beta0 = 1.0 / b
     stale = s * a / (2 * b) * beta0 / (window - 1)
     w = np.full(s.shape, float(w0))
     g0 = np.asarray(grad(w), dtype=float)
     past = [g0] * window  # past[j] = f'(w_{t−j})
     with np.errstate(over="ignore", invalid="ignore"):
-        for _ in range(int(steps)):
+        for _ in range(steps):
             past = [np.asarray(grad(w), dtype=float)] + past[:-1]
             w = w - beta0 * past[0] - stale * np.sum(past[1:], axis=0)
     return np.abs(w - x_star)
@@ -340,49 +335,49 @@ def contraction_bound(errors, beta0, a, k) -> np.ndarray:
         B_1, …, B_T (shape (T,)): entry t bounds |e_{t+1}|; e_s = e_0 for s < 0.
     """
     e = np.abs(np.asarray(errors, dtype=float))
+    k = checks.integer("k", k, minimum=1)
     q = contraction_factor(beta0, a)
     padded = np.concatenate([np.full(k - 1, e[0]), e[:-1]])
     window = np.lib.stride_tricks.sliding_window_view(padded, k).max(axis=1)
     return q * window
 
 
-def literal_min_sequence(c, a, b, k, steps: int = 64) -> np.ndarray:
+def literal_min_sequence(alpha_min, a, b, k, steps: int = 64) -> np.ndarray:
     """The smallest step sequence satisfying the poster's condition read literally.
 
-    Literal reading: α_t ≥ c and Σ_{i=t−k+1}^{t−1} α_i ≤ (a/2b)·α_t for every t (indices < 0
-    absent). Each α_t must be at least max(c, (2b/a)·Σ_{i=t−k+1}^{t−1} α_i), and that bound grows
-    with the earlier terms, so the sequence built with equality is a pointwise lower bound for every
-    feasible sequence. For k ≥ 2 it satisfies α_t ≥ (2b/a)·α_{t−1} ≥ 2·α_{t−1}, so α_t ≥ 2^t·c
-    exceeds 1/b after at most ⌊log2(1/(b·c))⌋ + 1 steps: the condition α_t ≤ 1/b cannot hold
-    for ever ([derived], ``docs/research.md`` §2).
+    Literal reading: α_t ≥ alpha_min (the poster's c) and Σ_{i=t−k+1}^{t−1} α_i ≤ (a/2b)·α_t for
+    every t (indices < 0 absent). Each α_t must be at least max(alpha_min, (2b/a)·Σ_{i=t−k+1}^{t−1} α_i),
+    and that bound grows with the earlier terms, so the sequence built with equality is a pointwise
+    lower bound for every feasible sequence. For k ≥ 2 it satisfies α_t ≥ (2b/a)·α_{t−1} ≥ 2·α_{t−1},
+    so α_t ≥ 2^t·alpha_min exceeds 1/b after at most ⌊log2(1/(b·alpha_min))⌋ + 1 steps: the
+    condition α_t ≤ 1/b cannot hold for ever ([derived], ``docs/research.md`` §2).
     """
     a, b = _check_ab(a, b)
-    if not (c > 0):
-        raise ValueError(f"c must be > 0, got {c!r}")
-    if not (isinstance(k, (int, np.integer)) and k >= 1):
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
-    alpha = np.empty(_steps(steps) + 1)
+    alpha_min = checks.real("alpha_min", alpha_min, gt=0)
+    k = checks.integer("k", k, minimum=1)
+    alpha = np.empty(checks.integer("steps", steps, minimum=0) + 1)
     with np.errstate(over="ignore"):
         for t in range(alpha.size):
             prev = alpha[max(0, t - k + 1):t].sum()
-            alpha[t] = max(c, 2 * b / a * prev)
+            alpha[t] = max(alpha_min, 2 * b / a * prev)
     return alpha
 
 
-def literal_exit_step(c, a, b, k, steps: int | None = None):
-    """First t with literal_min_sequence(c, a, b, k)[t] > 1/b, or ``None`` within ``steps``.
+def literal_exit_step(alpha_min, a, b, k, steps: int | None = None):
+    """First t with literal_min_sequence(alpha_min, a, b, k)[t] > 1/b, or ``None`` within ``steps``.
 
     ``steps`` defaults to :func:`literal_exit_bound` + 16 (enough for every k >= 2).
     """
-    steps = literal_exit_bound(c, b) + 16 if steps is None else steps
-    alpha = literal_min_sequence(c, a, b, k, steps)
+    steps = literal_exit_bound(alpha_min, b) + 16 if steps is None else steps
+    alpha = literal_min_sequence(alpha_min, a, b, k, steps)
     hit = np.nonzero(alpha > 1.0 / b)[0]
     return int(hit[0]) if hit.size else None
 
 
-def literal_exit_bound(c, b) -> int:
-    """⌈log2(1/(b·c))⌉ + 1: the step by which the literal sequence must have left (0, 1/b]."""
-    return max(0, math.ceil(math.log2(1.0 / (b * c)))) + 1
+def literal_exit_bound(alpha_min, b) -> int:
+    """⌈log2(1/(b·alpha_min))⌉ + 1: the step by which the literal sequence must have left (0, 1/b]."""
+    alpha_min, b = checks.real("alpha_min", alpha_min, gt=0), checks.real("b", b, gt=0)
+    return max(0, math.ceil(math.log2(1.0 / (b * alpha_min)))) + 1
 
 
 def converged_step(errors, tol) -> int | None:
@@ -400,8 +395,7 @@ def ridge_hessian(X, eta) -> np.ndarray:
     X = np.asarray(X, dtype=float)
     if X.ndim != 2:
         raise ValueError(f"X must be a 2-D array (n rows × d features), got shape {X.shape}")
-    if not (eta >= 0):
-        raise ValueError(f"eta must be >= 0, got {eta!r}")
+    eta = checks.real("eta", eta, ge=0)
     return 2.0 * (X.T @ X + eta * np.eye(X.shape[1]))
 
 
@@ -410,10 +404,7 @@ def ridge_bounds(n, eta) -> tuple[float, float]:
 
     λ_max(XᵀX) ≤ tr(XᵀX) = Σ‖x_i‖² ≤ n; attained when all rows are the same unit vector.
     """
-    if not (isinstance(n, (int, np.integer)) and n >= 1):
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    if not (eta >= 0):
-        raise ValueError(f"eta must be >= 0, got {eta!r}")
+    n, eta = checks.integer("n", n, minimum=1), checks.real("eta", eta, ge=0)
     return 2.0 * eta, 2.0 * n + 2.0 * eta
 
 
@@ -426,8 +417,11 @@ def ridge_solution(X, y, eta) -> np.ndarray:
 def ridge_grad(X, y, eta):
     """∇f(w) = 2(XᵀX + ηI)w − 2Xᵀy, as a function of w of shape (d,) or (runs, d)."""
     H = ridge_hessian(X, eta)
-    c = 2.0 * np.asarray(X, dtype=float).T @ np.asarray(y, dtype=float)
-    return lambda w: np.asarray(w) @ H - c
+    xty2 = 2.0 * np.asarray(X, dtype=float).T @ np.asarray(y, dtype=float)
+    return lambda w: np.asarray(w) @ H - xty2
+
+
+DESIGNS = ("ball", "sphere", "gaussian", "identical", "clustered")
 
 
 def random_design(n, d, rng, kind: str = "ball") -> np.ndarray:
@@ -438,6 +432,7 @@ def random_design(n, d, rng, kind: str = "ball") -> np.ndarray:
     repeated: the case that attains the bound), ``"clustered"`` (unit rows close to one direction:
     an adversarial, nearly tight case).
     """
+    kind = checks.choice("kind", kind, DESIGNS)
     g = rng.standard_normal((n, d))
     unit = g / np.linalg.norm(g, axis=1, keepdims=True)
     if kind == "ball":
@@ -448,10 +443,8 @@ def random_design(n, d, rng, kind: str = "ball") -> np.ndarray:
         return g / np.linalg.norm(g, axis=1).max()
     if kind == "identical":
         return np.tile(unit[:1], (n, 1))
-    if kind == "clustered":
-        v = unit[:1] + 0.1 * rng.standard_normal((n, d)) / math.sqrt(d)
-        return v / np.linalg.norm(v, axis=1, keepdims=True)
-    raise ValueError(f"kind must be one of 'ball', 'sphere', 'gaussian', 'identical', 'clustered'; got {kind!r}")
+    v = unit[:1] + 0.1 * rng.standard_normal((n, d)) / math.sqrt(d)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
 def ridge_data(n, d, seed=0, kind: str = "ball", noise: float = 0.1):

@@ -22,7 +22,7 @@ def test_mnist_loads_from_the_data_folder():
 
 
 def test_tensors_are_normalised():
-    X, y = data.mnist_tensors(str(paths.data_dir()), True, False)
+    X, y = data.mnist_tensors(str(paths.data_dir()), train=True, download=False)
     assert X.shape[0] in {n_train for n_train, _ in KNOWN_SIZES}
     assert tuple(X.shape[1:]) == (1, 28, 28) and y.dtype.is_floating_point is False
     assert abs(float(X.mean())) < 0.2 and 0.8 < float(X.std()) < 1.2
@@ -58,7 +58,7 @@ def test_models_have_the_poster_sizes():
 
 @pytest.mark.slow
 def test_sync_lenet_reaches_90_percent():
-    c = sn.Config(protocol="sync", workers=4, batch_size=64, lr=0.05, steps=300, eval_every=100,
+    cfg = sn.Config(protocol="sync", workers=4, batch_size=64, lr=0.05, steps=300, eval_every=100,
                   eval_size=2000, model="lenet", seed=0)
-    h = sn.simulate(c, cache=False, progress=False)
+    h = sn.simulate(cfg, cache=False, progress=False)
     assert h["test_acc"].iloc[-1] >= 0.90, h

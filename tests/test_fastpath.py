@@ -53,10 +53,10 @@ def trajectory(config, problem, path):
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_fast_path_gives_the_reference_iterates(name, lenet):
-    c = sn.Config(**{**TINY, **CASES[name]})
-    ref, xs_ref = trajectory(c, lenet, "reference")
-    fast, xs_fast = trajectory(c, lenet, "fast")
-    assert len(xs_ref) == len(xs_fast) == c.steps
+    cfg = sn.Config(**{**TINY, **CASES[name]})
+    ref, xs_ref = trajectory(cfg, lenet, "reference")
+    fast, xs_fast = trajectory(cfg, lenet, "fast")
+    assert len(xs_ref) == len(xs_fast) == cfg.steps
     for t, (a, b) in enumerate(zip(xs_ref, xs_fast)):
         assert torch.allclose(a, b, atol=1e-5, rtol=1e-4), f"{name}: step {t}, max diff {(a - b).abs().max()}"
     assert not torch.equal(xs_ref[-1], lenet.x0)  # it moved
@@ -76,10 +76,10 @@ def test_the_cases_cover_stale_and_late_gradients(lenet):
 
 def test_quadratic_through_both_paths_is_identical():
     prob = Quadratic(a=np.linspace(0.5, 2.0, 5))
-    c = sn.Config(protocol="k-of-n", workers=4, k=2, late="reuse", timing=SLOW, batch_size=8, lr=0.1,
+    cfg = sn.Config(protocol="k-of-n", workers=4, k=2, late="reuse", timing=SLOW, batch_size=8, lr=0.1,
                   steps=30, lag_weights=(0.5,))
-    _, a = trajectory(c, prob, "reference")
-    _, b = trajectory(c, prob, "fast")
+    _, a = trajectory(cfg, prob, "reference")
+    _, b = trajectory(cfg, prob, "fast")
     assert all(torch.allclose(u, v, atol=1e-12) for u, v in zip(a, b))
 
 
@@ -119,7 +119,9 @@ def test_closed_form_mlp_gradient_is_autograds_to_the_bit(seed, batch):
 
 def test_closed_form_covers_only_fully_connected_stacks():
     Seq, Lin, ReLU = torch.nn.Sequential, torch.nn.Linear, torch.nn.ReLU
-    assert FlatModule(Seq(torch.nn.Flatten(), Lin(4, 3), ReLU(), Lin(3, 2))).stack is not None
+    stack = FlatModule(Seq(torch.nn.Flatten(), Lin(4, 3), ReLU(), Lin(3, 2))).stack
+    assert [(layer.relu, tuple(layer.w_shape), layer.b_offset) for layer in stack.layers] == [(True, (3, 4), 12),
+                                                                                              (False, (2, 3), 21)]
     assert FlatModule(Seq(Lin(4, 3), Lin(3, 2))).stack is not None  # no activation between: fine
     for module in (Seq(Lin(4, 3), ReLU()),  # ends in ReLU
                    Seq(ReLU(), Lin(4, 3)),  # starts with one
@@ -131,9 +133,9 @@ def test_closed_form_covers_only_fully_connected_stacks():
 
 def test_mlp_fast_path_gives_the_reference_iterates():
     mlp = NeuralNet("mlp", 0, None, TINY["train_size"], TINY["eval_size"])
-    c = sn.Config(**{**TINY, **PROTOCOLS["k-of-n-reuse"]}, model="mlp")
-    (_, xs_ref), (_, xs_fast) = trajectory(c, mlp, "reference"), trajectory(c, mlp, "fast")
-    assert len(xs_ref) == len(xs_fast) == c.steps
+    cfg = sn.Config(**{**TINY, **PROTOCOLS["k-of-n-reuse"]}, model="mlp")
+    (_, xs_ref), (_, xs_fast) = trajectory(cfg, mlp, "reference"), trajectory(cfg, mlp, "fast")
+    assert len(xs_ref) == len(xs_fast) == cfg.steps
     assert all(torch.allclose(a, b, atol=1e-6, rtol=1e-5) for a, b in zip(xs_ref, xs_fast))
 
 
@@ -142,7 +144,7 @@ def test_prefiltered_topk_keeps_the_same_entries_as_torch_topk(d, density):
     gen = torch.Generator().manual_seed(d)
     v = torch.randn(d, generator=gen) * torch.rand(d, generator=gen) ** 3  # heavy-tailed
     k = compress.kept(d, density)
-    ours = compress.topk_mask(v, k)
+    ours = compress.topk_indices(v, k)
     ref = torch.topk(v.abs(), k).indices
     assert ours.numel() == k
     assert torch.equal(ours.sort().values, ref.sort().values)
@@ -151,20 +153,20 @@ def test_prefiltered_topk_keeps_the_same_entries_as_torch_topk(d, density):
 def test_topk_with_mostly_zero_entries_falls_back_exactly():
     v = torch.zeros(200_000)
     v[::1000] = torch.arange(1.0, 201.0)
-    idx = compress.topk_mask(v, 150)
+    idx = compress.topk_indices(v, 150)
     assert idx.numel() == 150 and (v[idx] > 50).all()  # the 150 largest: 51 … 200
     sparse = torch.zeros(200_000)
     sparse[:10] = 1.0
-    assert set(compress.topk_mask(sparse, 10).tolist()) == set(range(10))
+    assert set(compress.topk_indices(sparse, 10).tolist()) == set(range(10))
 
 
 def test_path_is_validated_and_shares_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("STALENB_CACHE", str(tmp_path))
-    c = sn.Config(**{**TINY, **PROTOCOLS["async-synthetic"], "steps": 2})
+    cfg = sn.Config(**{**TINY, **PROTOCOLS["async-synthetic"], "steps": 2})
     with pytest.raises(ValueError, match="path"):
-        sn.run(c, path="slow")
-    first = sn.run(c, progress=False, path="fast")
-    again = sn.run(c, progress=False, path="reference")
+        sn.run(cfg, path="slow")
+    first = sn.run(cfg, progress=False, path="fast")
+    again = sn.run(cfg, progress=False, path="reference")
     assert again.from_cache and again.history.equals(first.history)
 
 

@@ -36,14 +36,30 @@ def test_disjoint_constant_records_give_degenerate_intervals():
     assert gap["abs_diff_ci"] == pytest.approx((2.0, 2.0)) and gap["tv_ci"] == pytest.approx((1.0, 1.0))
 
 
-def test_block_bootstrap_interval_covers_the_statistic():
+def test_the_interval_of_the_gap_always_contains_it_even_when_the_means_are_close():
+    """The case that failed make reproduce: equal means, where every resample's |difference| exceeds
+    the observed one — a percentile interval of |·| then misses the estimate; this one cannot."""
     import numpy as np
 
     rng = np.random.default_rng(1)
+    same = list(rng.integers(0, 4, 400))
+    close = sd.staleness_gap(_run(same), _run(list(rng.permutation(same))), block=5, seed=3)
+    assert close["abs_diff"] == pytest.approx(0.0, abs=1e-12)
+    assert close["abs_diff_ci"][0] == 0.0 <= close["abs_diff"] <= close["abs_diff_ci"][1]
     real, sim = _run(list(rng.integers(0, 4, 400))), _run(list(rng.integers(0, 3, 400)))
     fine = sd.staleness_gap(real, sim, block=1, seed=2)
     coarse = sd.staleness_gap(real, sim, block=40, seed=2)
     for gap in (fine, coarse):
+        assert gap["diff_ci"][0] <= gap["diff"] <= gap["diff_ci"][1]
         assert gap["abs_diff_ci"][0] <= gap["abs_diff"] <= gap["abs_diff_ci"][1]
     assert fine["abs_diff"] == pytest.approx(0.5, abs=0.15)  # means 1.5 vs 1.0
     assert coarse["abs_diff_ci"][1] > coarse["abs_diff_ci"][0]  # random records: a real interval
+
+
+def test_abs_interval_by_hand():
+    from stalenb.distributed.measure import abs_interval
+
+    assert abs_interval(-0.2, 0.5) == (0.0, 0.5) and abs_interval(0.1, 0.3) == (0.1, 0.3)
+    assert abs_interval(-0.5, -0.2) == (0.2, 0.5) and abs_interval(0.0, 0.0) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="low <= high"):
+        abs_interval(1.0, 0.0)

@@ -49,8 +49,8 @@ def test_bend_by_hand_and_it_minimises_the_model():
 def test_wait_config_maps_k_to_protocols_and_rounds_the_batch():
     base = sn.Config(batch_size=8192, steps=2)
     assert speedup.wait_config(base, 4, 4).protocol == "sync"
-    c = speedup.wait_config(base, 3, 1)
-    assert (c.protocol, c.k, c.late, c.batch_size) == ("k-of-n", 1, "drop", 3 * 2731)
+    cfg = speedup.wait_config(base, 3, 1)
+    assert (cfg.protocol, cfg.k, cfg.late, cfg.batch_size) == ("k-of-n", 1, "drop", 3 * 2731)
 
 
 def test_curve_policies_and_compression_on_common_draws():

@@ -102,7 +102,7 @@ def test_violating_weights_diverge():
 
 # -- the literal reading -----------------------------------------------------------------------
 def test_literal_sequence_by_hand_and_exit():
-    # a = 1, b = 2, k = 2, c = 0.01: alpha_t = max(c, 4 alpha_{t-1}) = 0.01, 0.04, 0.16, 0.64 (> 1/b)
+    # a = 1, b = 2, k = 2, alpha_min = 0.01: alpha_t = max(alpha_min, 4 alpha_{t-1}) = 0.01, 0.04, 0.16, 0.64 (> 1/b)
     alpha = th.literal_min_sequence(0.01, 1.0, 2.0, 2, 3)
     np.testing.assert_allclose(alpha, [0.01, 0.04, 0.16, 0.64])
     assert th.literal_exit_step(0.01, 1.0, 2.0, 2) == 3
@@ -110,12 +110,12 @@ def test_literal_sequence_by_hand_and_exit():
 
 
 @pytest.mark.parametrize("k", [2, 3, 8])
-@pytest.mark.parametrize("c", [1e-9, 1e-3, 0.2])
-def test_literal_reading_infeasible_within_bound(k, c):
+@pytest.mark.parametrize("alpha_min", [1e-9, 1e-3, 0.2])
+def test_literal_reading_infeasible_within_bound(k, alpha_min):
     a, b = 0.7, 1.0  # worst case for the bound is a = b (ratio 2)
     for aa in (a, b):
-        step = th.literal_exit_step(c, aa, b, k)
-        assert step is not None and step <= th.literal_exit_bound(c, b)
+        step = th.literal_exit_step(alpha_min, aa, b, k)
+        assert step is not None and step <= th.literal_exit_bound(alpha_min, b)
 
 
 def test_literal_reading_feasible_for_k1():
@@ -228,3 +228,18 @@ def test_delayed_sgd_tail_and_bias_interval():
     assert shifted[1] > 2.5                               # a biased coordinate dominates
     decayed = th.delayed_sgd(grad, 5.0, [0.5], 50, step_scale=lambda t: 0.0)
     assert np.all(decayed == 5.0)                         # a zero step scale freezes the iterate
+
+
+def test_numpy_scalars_are_numbers_and_bad_arguments_are_named():
+    assert th.ridge_bounds(np.int64(3), np.float64(0.5)) == th.ridge_bounds(3, 0.5)
+    assert th.lag_weights_from(np.float64(0.5), np.float64(2.0), np.int64(3)) == th.lag_weights_from(0.5, 2.0, 3)
+    np.testing.assert_array_equal(th.delayed_sgd(lambda W: W, 1.0, [0.5], np.int64(3), runs=np.int64(2)),
+                                  th.delayed_sgd(lambda W: W, 1.0, [0.5], 3, runs=2))
+    with pytest.raises(TypeError, match=r"k must be an integer >= 1, got 2.5"):
+        th.lag_weights_from(0.5, 2.0, 2.5)
+    with pytest.raises(TypeError, match=r"steps must be an integer >= 0, got True"):
+        th.delayed_gd(lambda w: w, 1.0, [0.5], True)
+    with pytest.raises(ValueError, match=r"alpha_min must be a finite number > 0"):
+        th.literal_min_sequence(0.0, 1.0, 2.0, 2)
+    with pytest.raises(ValueError, match=r"burn must be smaller than steps"):
+        th.delayed_sgd_tail(lambda W: W, 1.0, [0.5], 5, 5)

@@ -17,8 +17,8 @@ field's type, its default (``Config()``'s value) and, for string fields, the all
 
 Example:
     >>> import stalenb as sn
-    >>> cfg = sn.Config(protocol="k-of-n", workers=3, k=2, late="reuse", lag_weights=(1.0, 0.5))
-    >>> config_from(parser().parse_args(to_argv(cfg)), 3) == cfg
+    >>> cfg = sn.Config(protocol="k-of-n", workers=4, k=2, late="reuse", lag_weights=(1.0, 0.5))
+    >>> config_from(parser().parse_args(to_argv(cfg)), 4) == cfg
     True
 """
 
@@ -50,7 +50,7 @@ def kind_name(cls: type) -> str:
 
 
 def _kinds(family: str) -> dict[str, type | None]:
-    out = {kind_name(c): c for c in MODEL_KINDS[family]}
+    out = {kind_name(cls): cls for cls in MODEL_KINDS[family]}
     out[NONE] = _timing.NoSlowdown if family == "slowdown" else None
     return out
 

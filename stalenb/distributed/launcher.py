@@ -88,7 +88,7 @@ def role(config: Config, rank: int, timeout: float, factor: float = 1.0, progres
 
 def _frames(payload: dict):
     hist = pd.DataFrame(payload["history"])
-    hist = hist.astype({c: "int64" for c in ("step", "samples", "gradients", "dropped", "staleness_max",
+    hist = hist.astype({col: "int64" for col in ("step", "samples", "gradients", "dropped", "staleness_max",
                                              "bytes_sent")} | {"diverged": "bool"})
     upd = pd.DataFrame(payload["updates"],
                        columns=list(history.UPDATE_COLUMNS) + list(ps.EXTRA_COLUMNS))
@@ -258,7 +258,7 @@ def _blame(failed: dict, reports: list, grace: float):
     lost = [r["lost"] for r in reports if r.get("lost") is not None]
     rank = 0 if 0 in lost or 0 in failed else (lost[0] if lost else min(failed, default=-1))
     detail = "; ".join(r["error"].splitlines()[0] for r in reports) or "no report from the ranks"
-    codes = ", ".join(f"rank {r} exit code {c}" for r, c in sorted(failed.items()))
+    codes = ", ".join(f"rank {r} exit code {code}" for r, code in sorted(failed.items()))
     if rank == 0:
         return 0, (f"distributed run failed: the server (rank 0) was lost"
                    f"{f' ({codes})' if codes else ''}: {detail}; its log is lost with it")

@@ -5,7 +5,7 @@ computes the mini-batch gradient with :meth:`stalenb.gradients.NeuralNet.loss_gr
 simulator's oracle), compresses it with its own :class:`stalenb.compress.Compressor` (its
 error-feedback memory is this worker's row), and pushes the kept values + int32 indices.
 
-Straggler injection: after computing for c seconds the worker sleeps (s − 1)·c, where the slowdown
+Straggler injection: after computing for t seconds the worker sleeps (s − 1)·t, where the slowdown
 s = ``config.timing.slowdown`` draw × ``factor``. The draws are the simulator's common random
 numbers (:class:`stalenb.timing.Slowdowns` seeded with ``config.seed``): worker w's j-th job gets
 the same s in a real run as in ``stalenb.simulate``. While sleeping the worker listens for CANCEL
@@ -47,9 +47,10 @@ def decode(msg: wire.Message, dim: int, like: torch.Tensor) -> torch.Tensor:
 def serve(config, problem, rank: int, timeout: float, factor: float = 1.0) -> None:
     """Run worker ``rank`` until the server says STOP; raises :class:`wire.PeerLost` on silence."""
     w = rank - 1
-    comp = Compressor(config.compressor, config.density, problem.dim, 1, config.error_feedback,
-                      problem.layer_sizes if config.granularity == "layer" else None, config.seed + w,
-                      device=problem.x0.device)
+    comp = Compressor(config.compressor, config.density, problem.dim, workers=1,
+                      error_feedback=config.error_feedback,
+                      layer_sizes=problem.layer_sizes if config.granularity == "layer" else None,
+                      seed=config.seed + w, device=problem.x0.device)
     slow = Slowdowns(config.timing.slowdown, config.workers, np.random.default_rng(config.seed))
     inbox = wire.Inbox([0], last=wire.STOP)
     jobs = 0

@@ -2,7 +2,8 @@
 
 One :class:`Config` describes one simulated run completely; with the package version it is the
 cache key. Every bad value raises ``ValueError`` (or ``TypeError`` for a wrong type) whose message
-names the parameter and what is allowed.
+names the parameter and what is allowed (the rules of :mod:`stalenb.sim.checks`: numpy integers
+and floats are accepted and stored as Python ``int`` / ``float``).
 
 Choices stalenb makes where the sources are silent (``docs/research.md`` §1–2) are fields with documented
 defaults: the staleness model, the number of workers, the compressor and its density, error
@@ -15,6 +16,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from . import checks
 from . import staleness as _staleness
 from . import timing as _timing
 from .compress import KINDS as COMPRESSORS
@@ -29,27 +31,6 @@ DEVICES = ("cpu", "cuda")
 # (``python -m stalenb.distributed``) both read them.
 CHOICES = {"protocol": PROTOCOLS, "late": LATE, "compressor": COMPRESSORS, "granularity": GRANULARITIES,
            "rule": RULES, "model": MODELS, "device": DEVICES}
-
-
-def _choice(name: str, value, allowed) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
-
-
-def _int(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer >= {low}, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value}")
-
-
-def _positive(name: str, value, allow_zero: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    ok = math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -101,7 +82,7 @@ class Config:
     k: int | None = None
     late: str = "drop"
     lag_weights: tuple = (1.0,)
-    staleness: object = None
+    staleness: _staleness.Constant | _staleness.Uniform | _staleness.Geometric | None = None
     timing: _timing.Timing = field(default_factory=_timing.Timing)
     compressor: str = "none"
     density: float = 1.0
@@ -125,69 +106,67 @@ class Config:
     diverge_loss: float = 1e4
 
     def __post_init__(self):
-        _choice("protocol", self.protocol, CHOICES["protocol"])
-        _int("workers", self.workers, 1)
+        # Each check returns the value as a plain Python object (numpy scalars become int / float),
+        # stored back so that equal configurations compare, hash and serialise the same.
+        checks.assign(self, protocol=checks.choice("protocol", self.protocol, CHOICES["protocol"]),
+                      workers=checks.integer("workers", self.workers, minimum=1))
         if self.k is not None:
-            _int("k", self.k, 1)
+            checks.assign(self, k=checks.integer("k", self.k, minimum=1))
             if self.k > self.workers:
                 raise ValueError(f"k must satisfy 1 <= k <= workers ({self.workers}), got k={self.k}")
-        _choice("late", self.late, CHOICES["late"])
+        checks.assign(self, late=checks.choice("late", self.late, CHOICES["late"]))
         if not isinstance(self.lag_weights, tuple) or not self.lag_weights:
             raise TypeError(f"lag_weights must be a non-empty tuple of numbers >= 0, got {self.lag_weights!r}")
-        for w in self.lag_weights:
-            _positive("lag_weights entries", w, allow_zero=True)
-        if self.staleness is not None:
-            if not isinstance(self.staleness, _staleness.MODELS):
-                raise TypeError(
-                    "staleness must be None or one of stalenb.staleness.Constant / Uniform / "
-                    f"Geometric, got {self.staleness!r}"
-                )
-            if self.protocol != "async":
-                raise ValueError(
-                    f"staleness (a synthetic delay model) applies only to protocol='async', "
-                    f"got protocol={self.protocol!r}; use timing for sync / k-of-n"
-                )
-        if not isinstance(self.timing, _timing.Timing):
-            raise TypeError(f"timing must be a stalenb.timing.Timing, got {self.timing!r}")
-        _choice("compressor", self.compressor, CHOICES["compressor"])
-        if isinstance(self.density, bool) or not isinstance(self.density, (int, float)) or not (
-            0.0 < self.density <= 1.0
-        ):
-            raise ValueError(f"density must be a number in (0, 1], got {self.density!r}")
-        _choice("granularity", self.granularity, CHOICES["granularity"])
-        if not isinstance(self.error_feedback, bool):
-            raise TypeError(f"error_feedback must be True or False, got {self.error_feedback!r}")
+        checks.assign(self, lag_weights=tuple(checks.real("lag_weights entries", w, ge=0) for w in self.lag_weights))
+        checks.instance("staleness", self.staleness, _staleness.MODELS, optional=True)
+        if self.staleness is not None and self.protocol != "async":
+            raise ValueError(
+                f"staleness (a synthetic delay model) applies only to protocol='async', "
+                f"got protocol={self.protocol!r}; use timing for sync / k-of-n"
+            )
+        checks.instance("timing", self.timing, (_timing.Timing,))
+        checks.assign(
+            self,
+            compressor=checks.choice("compressor", self.compressor, CHOICES["compressor"]),
+            density=checks.real("density", self.density, gt=0, le=1),
+            granularity=checks.choice("granularity", self.granularity, CHOICES["granularity"]),
+            error_feedback=checks.boolean("error_feedback", self.error_feedback),
+        )
         if self.error_feedback and self.compressor == "none":
             raise ValueError("error_feedback=True needs compressor 'topk' or 'randomk' (got 'none')")
-        _choice("rule", self.rule, CHOICES["rule"])
-        _positive("lr", self.lr)
-        if isinstance(self.momentum, bool) or not isinstance(self.momentum, (int, float)) or not (
-            0.0 <= self.momentum < 1.0
-        ):
-            raise ValueError(f"momentum must be a number in [0, 1), got {self.momentum!r}")
-        _positive("dc_lambda", self.dc_lambda, allow_zero=True)
-        _int("batch_size", self.batch_size, 1)
+        checks.assign(
+            self,
+            rule=checks.choice("rule", self.rule, CHOICES["rule"]),
+            lr=checks.real("lr", self.lr, gt=0),
+            momentum=checks.real("momentum", self.momentum, ge=0, lt=1),
+            dc_lambda=checks.real("dc_lambda", self.dc_lambda, ge=0),
+            batch_size=checks.integer("batch_size", self.batch_size, minimum=1),
+        )
         if self.protocol != "async" and self.batch_size % self.workers:
             raise ValueError(
                 f"batch_size must be divisible by workers for protocol={self.protocol!r} "
                 f"(each worker computes on batch_size / workers samples); got "
                 f"batch_size={self.batch_size}, workers={self.workers}"
             )
-        _int("steps", self.steps, 1)
-        _int("eval_every", self.eval_every, 1)
-        if self.eval_size is not None:
-            _int("eval_size", self.eval_size, 1)
-        if self.train_size is not None:
-            _int("train_size", self.train_size, 1)
-        _int("validation", self.validation, 0)
+        checks.assign(
+            self,
+            steps=checks.integer("steps", self.steps, minimum=1),
+            eval_every=checks.integer("eval_every", self.eval_every, minimum=1),
+            eval_size=None if self.eval_size is None else checks.integer("eval_size", self.eval_size, minimum=1),
+            train_size=None if self.train_size is None else checks.integer("train_size", self.train_size, minimum=1),
+            validation=checks.integer("validation", self.validation, minimum=0),
+        )
         if self.train_size is not None and self.validation >= self.train_size:
             raise ValueError(f"validation must be smaller than train_size ({self.train_size}), got {self.validation}")
-        _choice("model", self.model, CHOICES["model"])
-        _int("seed", self.seed, 0)
-        if self.data_root is not None and not isinstance(self.data_root, str):
-            raise TypeError(f"data_root must be None or a path string, got {self.data_root!r}")
-        _choice("device", self.device, CHOICES["device"])
-        _positive("diverge_loss", self.diverge_loss)
+        checks.assign(
+            self,
+            model=checks.choice("model", self.model, CHOICES["model"]),
+            seed=checks.integer("seed", self.seed, minimum=0),
+            data_root=checks.path("data_root", self.data_root, optional=True),
+            download=checks.boolean("download", self.download),
+            device=checks.choice("device", self.device, CHOICES["device"]),
+            diverge_loss=checks.real("diverge_loss", self.diverge_loss, gt=0),
+        )
 
     # -- derived quantities -------------------------------------------------------------------
     @property

@@ -26,7 +26,7 @@ def _missing_files(root: Path) -> list[str]:
     return [f for f in RAW_FILES if not ((raw / f).is_file() or (raw / f"{f}.gz").is_file())]
 
 
-def mnist(root=None, train: bool = True, download: bool = True):
+def mnist(root=None, *, train: bool = True, download: bool = True):
     """The MNIST training (``train=True``) or test set as a ``torchvision.datasets.MNIST``.
 
     Args:
@@ -39,7 +39,7 @@ def mnist(root=None, train: bool = True, download: bool = True):
             the folder and the four expected IDX files.
         ValueError: a file is present but unreadable (truncated or corrupt).
     """
-    import torchvision  # here, not at import: most notebooks never load MNIST (1.5 s saved)
+    import torchvision  # here, not at import: most notebooks never load MNIST, and it is slow to import
 
     root = Path(root) if root is not None else paths.data_dir()
     missing = _missing_files(root)
@@ -66,8 +66,12 @@ def mnist(root=None, train: bool = True, download: bool = True):
 
 
 @functools.lru_cache(maxsize=4)
-def mnist_tensors(root: str | None = None, train: bool = True, download: bool = True):
-    """``(X, y)``: images as float32 ``(N, 1, 28, 28)`` normalised by 0.1307 / 0.3081, labels int64."""
+def mnist_tensors(root: str | None = None, *, train: bool = True, download: bool = True):
+    """``(X, y)``: images as float32 ``(N, 1, 28, 28)`` normalised by 0.1307 / 0.3081, labels int64.
+
+    ``train`` and ``download`` as in :func:`mnist` (keyword-only). Cached per arguments: callers
+    share the tensors and must not modify them.
+    """
     ds = mnist(root, train=train, download=download)
     x = ds.data.to(torch.float32).div_(255.0).sub_(MEAN).div_(STD).unsqueeze(1)
     return x.contiguous(), ds.targets.to(torch.int64).clone()

@@ -74,8 +74,8 @@ def run(config: Config, problem=None, *, cache: bool = True, progress: bool | No
         raise ValueError(f"path must be one of {PATHS}, got {path!r}")
     use_cache = cache and problem is None and callback is None
     if use_cache:
-        k = _cache.key(config)
-        hit = _cache.load(k)
+        key = _cache.key(config)
+        hit = _cache.load(key)
         if hit is not None:
             frames, _ = hit
             return Run(config, frames["history"], frames["updates"], from_cache=True)
@@ -83,7 +83,7 @@ def run(config: Config, problem=None, *, cache: bool = True, progress: bool | No
     result = simulate_path(config, problem if problem is not None else gradients.from_config(config),
                            progress, callback)
     if use_cache:
-        _cache.save(k, {"history": result.history, "updates": result.updates}, {"steps": config.steps})
+        _cache.save(key, {"history": result.history, "updates": result.updates}, {"steps": config.steps})
     return result
 
 
@@ -95,61 +95,62 @@ def simulate(config: Config, problem=None, **kwargs) -> pd.DataFrame:
 class _Loop:
     """What both paths share: the setup, and the bookkeeping after each update."""
 
-    def __init__(self, c: Config, problem, progress, callback):
-        self.c, self.problem, self.callback = c, problem, callback
-        self.server = Server(problem.x0, c.rule, c.lr, c.momentum, c.dc_lambda)
-        self.comp = Compressor(c.compressor, c.density, problem.dim, c.workers, c.error_feedback,
-                               problem.layer_sizes if c.granularity == "layer" else None, c.seed,
-                               device=problem.x0.device)
+    def __init__(self, cfg: Config, problem, progress, callback):
+        self.cfg, self.problem, self.callback = cfg, problem, callback
+        self.server = Server(problem.x0, cfg.rule, cfg.lr, cfg.momentum, cfg.dc_lambda)
+        self.comp = Compressor(cfg.compressor, cfg.density, problem.dim, workers=cfg.workers,
+                               error_feedback=cfg.error_feedback,
+                               layer_sizes=problem.layer_sizes if cfg.granularity == "layer" else None,
+                               seed=cfg.seed, device=problem.x0.device)
         if self.comp.memory is not None:
             self.comp.memory = self.comp.memory.to(problem.x0.dtype)
-        self.sched = Schedule(c, self.comp.push_bytes, 4 * problem.dim, np.random.default_rng(c.seed))
-        self.stream = BatchStream(problem.n_train, c.seed)
-        self.rec = history.Recorder(c.push_batch, self.comp.push_bytes)
+        self.sched = Schedule(cfg, self.comp.push_bytes, 4 * problem.dim, np.random.default_rng(cfg.seed))
+        self.stream = BatchStream(problem.n_train, cfg.seed)
+        self.rec = history.Recorder(cfg.push_batch, self.comp.push_bytes)
         self.rec.evaluate(0, 0.0, problem.evaluate(self.server.x))
         self.bar_args = {} if progress is None else {"disable": not progress}
 
     def updates(self):
-        return tqdm(self.sched, total=self.c.steps, desc="simulate", leave=False, **self.bar_args)
+        return tqdm(self.sched, total=self.cfg.steps, desc="simulate", leave=False, **self.bar_args)
 
     def finish(self, upd, losses, apply) -> bool:
         """Apply the update unless a loss is bad, record it, evaluate; False when the run stops."""
-        c, server = self.c, self.server
-        diverged = diverging(losses, c.diverge_loss)
+        cfg, server = self.cfg, self.server
+        diverged = diverging(losses, cfg.diverge_loss)
         if not diverged:
             apply()
             diverged = not server.finite()
         lags = [upd.step - p.version for p in upd.pushes]
-        self.rec.update(upd, lags, [c.lag_weight(l) for l in lags], losses)
+        self.rec.update(upd, lags, [cfg.lag_weight(l) for l in lags], losses)
         if self.callback is not None and not diverged:
             self.callback(upd.step, server.x)
         step = upd.step + 1
         if diverged:
             self.rec.evaluate(step, upd.time, self.problem.evaluate(server.x), diverged=True)
             return False
-        if step % c.eval_every == 0 or step == c.steps:
+        if step % cfg.eval_every == 0 or step == cfg.steps:
             self.rec.evaluate(step, upd.time, self.problem.evaluate(server.x))
         return True
 
     def result(self) -> Run:
-        return Run(self.c, self.rec.history(), self.rec.update_frame())
+        return Run(self.cfg, self.rec.history(), self.rec.update_frame())
 
 
-def _simulate_reference(c: Config, problem, progress, callback) -> Run:
+def _simulate_reference(cfg: Config, problem, progress, callback) -> Run:
     """The plain path: one ``problem.loss_grad`` per push at the version it read, ``Server.apply``."""
-    loop = _Loop(c, problem, progress, callback)
+    loop = _Loop(cfg, problem, progress, callback)
     snapshots = {0: loop.server.x.clone()}
     for upd in loop.updates():
         grads, lags, weights, reads, losses = [], [], [], [], []
         for p in upd.pushes:
             x_read, lag = snapshots[p.version], upd.step - p.version
-            loss, g = problem.loss_grad(x_read, loop.stream.next(c.push_batch))
+            loss, g = problem.loss_grad(x_read, loop.stream.next(cfg.push_batch))
             losses.append(loss)
             grads.append(loop.comp(g, p.worker))
             lags.append(lag)
-            weights.append(c.lag_weight(lag))
+            weights.append(cfg.lag_weight(lag))
             reads.append(x_read)
-        if not loop.finish(upd, losses, lambda: loop.server.apply(grads, lags, weights, reads, c.k_eff)):
+        if not loop.finish(upd, losses, lambda: loop.server.apply(grads, lags, weights, reads, cfg.k_eff)):
             break
         snapshots[upd.step + 1] = loop.server.x.clone()
         for v in [v for v in snapshots if v < loop.sched.oldest_needed()]:
@@ -182,7 +183,7 @@ class _Versions:
         return self.slots[version]
 
 
-def _simulate_fast(c: Config, problem, progress, callback) -> Run:
+def _simulate_fast(cfg: Config, problem, progress, callback) -> Run:
     """The batched path; same iterates as :func:`_simulate_reference` up to float rounding.
 
     - pushes that read the same version are one forward/backward over the union of their
@@ -195,11 +196,11 @@ def _simulate_fast(c: Config, problem, progress, callback) -> Run:
       kept without a copy: the server writes x_{t+1} into a recycled buffer instead
       (:meth:`stalenb.server.Server.step` ``out=``).
     """
-    loop = _Loop(c, problem, progress, callback)
+    loop = _Loop(cfg, problem, progress, callback)
     server, comp, stream, sched = loop.server, loop.comp, loop.stream, loop.sched
     total = torch.zeros_like(server.x)
     versions = _Versions()
-    per_push = comp.active or comp.memory is not None or c.rule == "dc-asgd"
+    per_push = comp.active or comp.memory is not None or cfg.rule == "dc-asgd"
     grad = problem.loss_grad_buffer
     for upd in loop.updates():
         t, losses, x = upd.step, [], server.x
@@ -209,19 +210,19 @@ def _simulate_fast(c: Config, problem, progress, callback) -> Run:
         for version, group in groupby(upd.pushes, key=lambda p: p.version):
             group = list(group)
             x_read, lag = (x if version == t else versions[version]), t - version
-            scale = c.lag_weight(lag) / c.k_eff
-            batches = [stream.next(c.push_batch) for _ in group]
+            scale = cfg.lag_weight(lag) / cfg.k_eff
+            batches = [stream.next(cfg.push_batch) for _ in group]
             if per_push:
                 for p, idx in zip(group, batches):
                     loss, g = grad(x_read, idx)
                     losses.append(loss)
-                    d = rules.direction(c.rule, comp(g, p.worker), lag, x, x_read, c.dc_lambda)
+                    d = rules.direction(cfg.rule, comp(g, p.worker), lag, x, x_read, cfg.dc_lambda)
                     if not single and scale:
                         total.add_(d, alpha=scale)
             else:
                 loss, g = grad(x_read, batches[0] if len(batches) == 1 else torch.cat(batches))
                 losses.extend([loss] * len(group))
-                d = rules.direction(c.rule, g, lag)
+                d = rules.direction(cfg.rule, g, lag)
                 scale *= len(group)
                 if not single and scale:
                     total.add_(d, alpha=scale)

@@ -13,11 +13,9 @@ with ``torch.func`` (``functional_call`` + ``grad_and_value``) over the flat vec
 reference path. Its ``loss_grad_buffer`` uses a :class:`FlatModule`, a copy of the network whose
 parameters are views of the flat vector being read (convolution weights in ``channels_last``)
 and whose gradients are laid out in one reused flat buffer, so a plain ``loss.backward()`` yields
-the flat gradient with no ``torch.func`` overhead (about 3 ms per call on LeNet, a third of a
-batch-32 step on one core).
-``torch.func.vmap`` over per-worker gradients was measured and not used: on 2 CPU cores it was
-slower than a loop of plain backward passes (LeNet, 16 workers × 16 samples: 1.3×; MLP: 7×,
-memory-bound).
+the flat gradient with no ``torch.func`` overhead (a sizeable share of a small-batch step).
+``torch.func.vmap`` over per-worker gradients is not used: on CPU it was slower than a loop of
+plain backward passes (the per-worker batches are small, and the MLP's case is memory-bound).
 :class:`Quadratic` is f(x) = ½ Σ_i a_i (x_i − x*_i)² with optional Gaussian gradient noise, for
 tests with hand-computable trajectories and for the theory notebooks.
 """
@@ -25,6 +23,7 @@ tests with hand-computable trajectories and for the theory notebooks.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -67,7 +66,7 @@ class FlatModule:
       :class:`_FlatLinear`, whose backward computes ∂L/∂W = gᵀa and ∂L/∂b = Σ g with
       ``torch.mm(..., out=)`` / ``torch.sum(..., out=)`` into views of the flat buffer (the
       products ``torch.nn.Linear``'s own backward computes, without the copy into a flat
-      vector: on the MLP, batch 32, one thread, that copy was ~1.4 ms of an 11 ms step);
+      vector, a noticeable part of a small-batch MLP step);
     - a network that is only fully connected (``nn.Sequential`` of ``Flatten``, ``Linear`` with
       bias and ``ReLU``: the poster's MLP) skips autograd altogether: :class:`_LinearStack`
       computes the same backward by hand, calling the aten kernels autograd would call, so the
@@ -76,7 +75,7 @@ class FlatModule:
       ``backward``, so autograd hands them over without accumulating) and are copied into their
       slots of ``self.grad``;
     - convolution weights are in ``channels_last`` memory format (oneDNN's fast layout on CPU,
-      measured 1.5–2× on LeNet's step, ``python -m stalenb.repro.bench``): a weight with one input
+      faster on LeNet's step than the plain layout): a weight with one input
       channel is a strided view of the flat vector, the others are copied into a
       ``channels_last`` buffer (LeNet: 25,000 of 431,080 numbers). The flat layout of x and of the
       gradient stays the natural (NCHW) one; only the order of the floating-point sums inside the
@@ -165,6 +164,19 @@ class _FlatLinear(torch.autograd.Function):
         return (g.mm(weight) if ctx.needs_input_grad[0] else None), None, None, None, None
 
 
+class _Dense(NamedTuple):
+    """One fully connected layer of a :class:`_LinearStack`: where W and b sit in the flat vector,
+    whether a ReLU follows, and the slots of the flat gradient buffer its gradients go to."""
+
+    relu: bool  # a ReLU follows the layer
+    w_offset: int  # W = x[w_offset : w_offset + w_shape.numel()].view(w_shape)
+    w_shape: torch.Size
+    b_offset: int  # b = x[b_offset : b_offset + b_shape.numel()]
+    b_shape: torch.Size
+    grad_w: torch.Tensor  # ∂L/∂W, a view of the flat gradient buffer
+    grad_b: torch.Tensor  # ∂L/∂b, likewise
+
+
 class _LinearStack:
     """Cross-entropy loss and its gradient for a stack of fully connected layers, by hand.
 
@@ -173,14 +185,14 @@ class _LinearStack:
     then per layer, last first, g ← g ⊙ 1[a_{l+1} > 0] (``threshold_backward``), ∂L/∂W_l = gᵀa_l
     and ∂L/∂b_l = Σ_rows g written into the flat gradient buffer, and g ← g W_l — the kernels, in
     the order, that autograd runs for ``F.cross_entropy(module(inputs), targets).backward()``, so
-    the result is the same to the bit (``tests/test_fastpath.py``). Hand-written because on the
-    MLP at batch 32 autograd's per-node bookkeeping is about 0.5 ms of a 9 ms step. W_l and b_l
+    the result is the same to the bit (``tests/test_fastpath.py``). Hand-written because at small
+    batches autograd's per-node bookkeeping is a noticeable part of an MLP step. W_l and b_l
     are read as views of the flat vector (no :meth:`FlatModule.bind`).
     """
 
-    def __init__(self, flatten, layers):
+    def __init__(self, flatten, layers: list[_Dense]):
         self.flatten = flatten  # (start_dim, end_dim) of a leading nn.Flatten, or None
-        self.layers = layers  # [(relu after the layer, (offset, shape) of W, of b, gradient slot of W, of b)]
+        self.layers = layers
 
     @classmethod
     def of(cls, module, grad: torch.Tensor, offsets: dict):
@@ -191,15 +203,17 @@ class _LinearStack:
         if mods and type(mods[0]) is torch.nn.Flatten:
             flatten, mods = (mods[0].start_dim, mods[0].end_dim), mods[1:]
         for m in mods:
-            if type(m) is torch.nn.ReLU and layers and not layers[-1][0]:
-                layers[-1] = (True, *layers[-1][1:])
+            if type(m) is torch.nn.ReLU and layers and not layers[-1].relu:
+                layers[-1] = layers[-1]._replace(relu=True)
             elif type(m) is torch.nn.Linear and m.bias is not None:
-                (w, ow), (b, ob) = ((p, offsets[id(p)]) for p in (m.weight, m.bias))
-                layers.append((False, (ow, w.shape), (ob, b.shape), grad[ow : ow + w.numel()].view(w.shape),
-                               grad[ob : ob + b.numel()]))
+                w, b = m.weight, m.bias
+                ow, ob = offsets[id(w)], offsets[id(b)]
+                layers.append(_Dense(relu=False, w_offset=ow, w_shape=w.shape, b_offset=ob, b_shape=b.shape,
+                                     grad_w=grad[ow : ow + w.numel()].view(w.shape),
+                                     grad_b=grad[ob : ob + b.numel()]))
             else:
                 return None
-        if not layers or layers[-1][0]:
+        if not layers or layers[-1].relu:
             return None
         return cls(flatten, layers)
 
@@ -208,10 +222,10 @@ class _LinearStack:
         """Mean cross-entropy at the flat parameters ``x``; the gradient lands in the slots."""
         a = inputs.flatten(*self.flatten) if self.flatten else inputs
         acts, weights = [], []
-        for relu, (ow, shape_w), (ob, shape_b), _, _ in self.layers:
-            w = x[ow : ow + shape_w.numel()].view(shape_w)
-            z = torch.addmm(x[ob : ob + shape_b.numel()], a, w.t())
-            out = torch.relu(z) if relu else z
+        for layer in self.layers:
+            w = x[layer.w_offset : layer.w_offset + layer.w_shape.numel()].view(layer.w_shape)
+            z = torch.addmm(x[layer.b_offset : layer.b_offset + layer.b_shape.numel()], a, w.t())
+            out = torch.relu(z) if layer.relu else z
             acts.append((a, out))
             weights.append(w)
             a = out
@@ -220,12 +234,12 @@ class _LinearStack:
         g = aten.nll_loss_backward(torch.ones((), dtype=logp.dtype), logp, targets, None, 1, -100, total)
         g = aten._log_softmax_backward_data(g, logp, 1, logp.dtype)
         for j in range(len(self.layers) - 1, -1, -1):
-            relu, _, _, slot_w, slot_b = self.layers[j]
+            layer = self.layers[j]
             a, out = acts[j]
-            if relu:
+            if layer.relu:
                 g = aten.threshold_backward(g, out, 0)
-            torch.mm(g.t(), a, out=slot_w)
-            torch.sum(g, 0, out=slot_b)
+            torch.mm(g.t(), a, out=layer.grad_w)
+            torch.sum(g, 0, out=layer.grad_b)
             if j:
                 g = g.mm(weights[j])
         return float(loss)
@@ -264,7 +278,7 @@ class NeuralNet(Problem):
         self.layer_sizes = tuple(p.numel() for p in params.values())
         self.x0 = torch.cat([p.detach().reshape(-1) for p in params.values()]).to(self.device)
         root = None if data_root is None else str(data_root)
-        X, y = data.mnist_tensors(root, True, download)
+        X, y = data.mnist_tensors(root, train=True, download=download)
         if train_size is not None:
             X, y = X[:train_size], y[:train_size]
         if validation:  # hold out the last `validation` training digits: tuning never sees the test set
@@ -274,7 +288,7 @@ class NeuralNet(Problem):
             self.X_val, self.y_val = Xv.to(self.device), yv.to(self.device)
         else:
             self.X_val = self.y_val = None
-        Xt, yt = data.mnist_tensors(root, False, download)
+        Xt, yt = data.mnist_tensors(root, train=False, download=download)
         m = len(yt) if eval_size is None else min(eval_size, len(yt))
         self.X, self.y = X.to(self.device), y.to(self.device)
         self.X_test, self.y_test = Xt[:m].to(self.device), yt[:m].to(self.device)
@@ -372,8 +386,9 @@ class Quadratic(Problem):
 
 def from_config(config) -> Problem:
     """The problem a :class:`stalenb.Config` describes (MNIST + its model)."""
-    return NeuralNet(config.model, config.seed, config.data_root, config.train_size, config.eval_size,
-                     _device(config.device), config.download, config.validation)
+    return NeuralNet(config.model, seed=config.seed, data_root=config.data_root, train_size=config.train_size,
+                     eval_size=config.eval_size, device=_device(config.device), download=config.download,
+                     validation=config.validation)
 
 
 def _device(name: str) -> str:

@@ -41,7 +41,7 @@ class Recorder:
     def __init__(self, push_batch: int, push_bytes: int):
         self.push_batch, self.push_bytes = push_batch, push_bytes
         self.rows: list[dict] = []
-        self.updates = {c: [] for c in UPDATE_COLUMNS}
+        self.updates = {col: [] for col in UPDATE_COLUMNS}
         self.samples = self.gradients = self.dropped = self.bytes = 0
         self._lags: list[int] = []
         self._losses: list[float] = []

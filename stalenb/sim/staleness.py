@@ -9,7 +9,8 @@ models below and clipped to t (steps before 0 use x_0). Which model the paper us
 - :class:`Geometric`: P(τ = j) ∝ p(1 − p)^j on {0, …, tau_max} (a queue of workers, truncated).
 
 Each is a frozen dataclass (hashable, part of the cache key) with ``sample(rng)`` drawing from a
-``numpy.random.Generator`` and ``tau_max`` bounding the draws.
+``numpy.random.Generator`` and ``tau_max`` bounding the draws. Delays are integers >= 0 (numpy
+integers accepted, stored as ``int``; :mod:`stalenb.sim.checks`).
 """
 
 from __future__ import annotations
@@ -18,12 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-def _check_int(name: str, value, low: int = 0) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer >= {low}, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be an integer >= {low} (staleness cannot be negative), got {value}")
+from . import checks
 
 
 @dataclass(frozen=True)
@@ -33,14 +29,14 @@ class Constant:
     tau: int = 0
 
     def __post_init__(self):
-        _check_int("tau", self.tau)
+        checks.assign(self, tau=checks.integer("tau", self.tau, minimum=0))
 
     @property
     def tau_max(self) -> int:
-        return int(self.tau)
+        return self.tau
 
     def sample(self, rng: np.random.Generator) -> int:
-        return int(self.tau)
+        return self.tau
 
     def pmf(self) -> np.ndarray:
         """P(τ = j) for j = 0..tau_max."""
@@ -56,7 +52,7 @@ class Uniform:
     tau_max: int = 0
 
     def __post_init__(self):
-        _check_int("tau_max", self.tau_max)
+        checks.assign(self, tau_max=checks.integer("tau_max", self.tau_max, minimum=0))
 
     def sample(self, rng: np.random.Generator) -> int:
         return int(rng.integers(0, self.tau_max + 1))
@@ -73,9 +69,8 @@ class Geometric:
     tau_max: int = 16
 
     def __post_init__(self):
-        _check_int("tau_max", self.tau_max)
-        if not (isinstance(self.p, (int, float)) and 0.0 < float(self.p) <= 1.0):
-            raise ValueError(f"p must be a probability in (0, 1], got {self.p!r}")
+        checks.assign(self, p=checks.real("p", self.p, gt=0, le=1, what="probability"),
+                      tau_max=checks.integer("tau_max", self.tau_max, minimum=0))
 
     def pmf(self) -> np.ndarray:
         j = np.arange(self.tau_max + 1)

@@ -19,10 +19,13 @@ is what bends speedup curves (notebook 07).
 
 from __future__ import annotations
 
+import numbers
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from . import checks
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,7 @@ class ShiftedExponential:
     mean: float = 0.5
 
     def __post_init__(self):
-        if not (float(self.mean) >= 0.0):
-            raise ValueError(f"mean must be >= 0, got {self.mean!r}")
+        checks.assign(self, mean=checks.real("mean", self.mean, ge=0))
 
     def sample(self, rng: np.random.Generator, size) -> np.ndarray:
         return 1.0 + rng.exponential(self.mean, size) if self.mean > 0 else np.ones(size)
@@ -54,8 +56,7 @@ class LogNormal:
     sigma: float = 0.5
 
     def __post_init__(self):
-        if not (float(self.sigma) >= 0.0):
-            raise ValueError(f"sigma must be >= 0, got {self.sigma!r}")
+        checks.assign(self, sigma=checks.real("sigma", self.sigma, ge=0))
 
     def sample(self, rng: np.random.Generator, size) -> np.ndarray:
         return np.exp(self.sigma * rng.standard_normal(size))
@@ -69,10 +70,8 @@ class Straggler:
     factor: float = 5.0
 
     def __post_init__(self):
-        if not (0.0 <= float(self.p) <= 1.0):
-            raise ValueError(f"p must be a probability in [0, 1], got {self.p!r}")
-        if not (float(self.factor) >= 1.0):
-            raise ValueError(f"factor must be >= 1 (a slowdown), got {self.factor!r}")
+        checks.assign(self, p=checks.real("p", self.p, ge=0, le=1, what="probability"),
+                      factor=checks.real("factor", self.factor, ge=1, note="a slowdown"))
 
     def sample(self, rng: np.random.Generator, size) -> np.ndarray:
         return np.where(rng.random(size) < self.p, self.factor, 1.0)
@@ -94,20 +93,16 @@ class Timing:
     """
 
     per_sample: float = 1e-4
-    slowdown: object = field(default_factory=ShiftedExponential)
+    slowdown: NoSlowdown | ShiftedExponential | LogNormal | Straggler = field(default_factory=ShiftedExponential)
     latency: float = 1e-4
     bandwidth: float = 1.25e9  # 10 Gbit/s
 
     def __post_init__(self):
-        for name in ("per_sample", "latency"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
-                raise ValueError(f"timing.{name} must be a finite number >= 0, got {v!r}")
-        if not (isinstance(self.bandwidth, (int, float)) and self.bandwidth > 0):
-            raise ValueError(f"timing.bandwidth must be > 0 bytes/s (inf allowed), got {self.bandwidth!r}")
-        if not isinstance(self.slowdown, SLOWDOWNS):
-            names = ", ".join(c.__name__ for c in SLOWDOWNS)
-            raise TypeError(f"timing.slowdown must be one of {names}, got {self.slowdown!r}")
+        checks.assign(self, per_sample=checks.real("timing.per_sample", self.per_sample, ge=0),
+                      latency=checks.real("timing.latency", self.latency, ge=0),
+                      bandwidth=checks.real("timing.bandwidth", self.bandwidth, gt=0, finite=False,
+                                            note="bytes/s; inf allowed"))
+        checks.instance("timing.slowdown", self.slowdown, SLOWDOWNS)
 
     def compute_time(self, batch: int, slowdown: float) -> float:
         return self.per_sample * batch * slowdown
@@ -235,15 +230,14 @@ def cluster(model: str = "lenet", *, bandwidth: float = CLUSTER_BANDWIDTH, slowd
         >>> cluster("mlp", bandwidth=1.25e9).bandwidth
         1250000000.0
     """
-    if model not in PER_SAMPLE:
-        raise ValueError(f"model must be one of {tuple(PER_SAMPLE)}, got {model!r}")
+    model = checks.choice("model", model, tuple(PER_SAMPLE))
     if per_sample == "source":
         cost = PER_SAMPLE[model]
     elif per_sample == "local":
         from . import models
 
         cost = calibrate(models.build(model))
-    elif isinstance(per_sample, (int, float)) and not isinstance(per_sample, bool):
+    elif isinstance(per_sample, numbers.Real) and not isinstance(per_sample, bool):
         cost = float(per_sample)
     else:
         raise ValueError(f"per_sample must be 'source', 'local' or seconds, got {per_sample!r}")
