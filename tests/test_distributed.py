@@ -86,21 +86,29 @@ def test_reuse_loses_no_gradient(runs):
     assert (late["weight"] == 1.0).all()
 
 
+@pytest.mark.parametrize("name", ["drop", "reuse"])
+def test_rounds_apply_fresh_by_worker_then_late_by_version_and_worker(runs, name):
+    """The real server closes its rounds with the simulator's ``Round``: the same order of pushes."""
+    upd = runs[name][0].updates
+    for _, rows in upd[upd["applied"]].groupby("step"):
+        keys = [(lag > 0, v if lag > 0 else 0, w) for lag, v, w in zip(rows["staleness"], rows["version"], rows["worker"])]
+        assert keys == sorted(keys)
+
 def test_sparsified_pushes_carry_ceil_rho_d_entries(runs):
     run = runs["async-topk"][0]
     d = sn.NeuralNet("lenet", 0, None, 16, 16).dim
     entries = kept(d, 0.1)
     assert run.history["bytes_sent"].iloc[-1] == 30 * 8 * entries
     g = torch.randn(d, generator=torch.Generator().manual_seed(0))
-    u = Compressor("topk", 0.1, d, 1, True)(g.clone(), 0)  # what the simulator applies
-    values, idx = worker.encode(g, Compressor("topk", 0.1, d, 1, True))
+    u = Compressor("topk", 0.1, d, error_feedback=True)(g.clone(), 0)  # what the simulator applies
+    values, idx = worker.encode(g, Compressor("topk", 0.1, d, error_feedback=True))
     assert values.numel() == idx.numel() == math.ceil(0.1 * d) and idx.dtype == torch.int32
     back = worker.decode(sd.wire.Message(sd.wire.GRAD, f32=values, i32=idx), d, u)
     assert torch.equal(back, u)
 
 
 def test_per_layer_encoding_keeps_ceil_rho_dl_per_layer():
-    make = lambda: Compressor("randomk", 0.3, 10, 1, False, layer_sizes=(4, 6), seed=1)  # noqa: E731
+    make = lambda: Compressor("randomk", 0.3, 10, layer_sizes=(4, 6), seed=1)  # noqa: E731
     g = torch.arange(1.0, 11.0)
     u = make()(g, 0)
     comp = make()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import stalenb as sn
-from stalenb.sim.schedule import Schedule
+from stalenb.sim.schedule import DROPPED, FRESH, LATE, Push, Round, Schedule
 from stalenb.sim.timing import Straggler, Timing
 
 TIMING = Timing(per_sample=1e-3, slowdown=Straggler(p=0.3, factor=6.0), latency=1e-4, bandwidth=1e8)
@@ -87,3 +87,21 @@ def test_async_timing_staleness_emerges_from_workers():
 def test_schedule_is_deterministic():
     c = kofn(6, 2, "reuse", steps=40, seed=5)
     assert [(u.time, u.pushes) for u in updates(c)] == [(u.time, u.pushes) for u in updates(c)]
+
+
+def test_round_orders_fresh_by_worker_then_late_by_version_and_worker():
+    rnd = Round(k=2, reuse=True, version=5)
+    arrivals = [Push(3, 5), Push(2, 3), Push(1, 4), Push(0, 3), Push(0, 5)]
+    assert [rnd.arrive(p) for p in arrivals[:-1]] == [FRESH, LATE, LATE, LATE] and not rnd.full
+    assert rnd.arrive(arrivals[-1]) == FRESH and rnd.full
+    assert rnd.close() == [Push(0, 5), Push(3, 5), Push(0, 3), Push(2, 3), Push(1, 4)]
+    assert (rnd.version, rnd.fresh, rnd.late) == (6, [], [])
+
+
+def test_round_under_drop_discards_late_gradients():
+    rnd = Round.of(kofn(4, 2, "drop"))
+    assert (rnd.k, rnd.reuse, rnd.version) == (2, False, 0)
+    rnd.version = 2
+    assert [rnd.arrive(p) for p in [Push(1, 1), Push(2, 2), Push(0, 0), Push(3, 2)]] == [DROPPED, FRESH, DROPPED, FRESH]
+    assert rnd.full and rnd.close() == [Push(2, 2), Push(3, 2)]
+    assert Round.of(sn.Config(protocol="sync", workers=3, batch_size=24)).k == 3

@@ -1,21 +1,22 @@
-"""The parameter server process (rank 0): the simulator's :class:`stalenb.server.Server`, fed by
+"""The parameter server process (rank 0): the simulator's :class:`stalenb.sim.server.Server`, fed by
 real workers ("one server, two drivers", docs/design.md §S7).
 
-Protocols, as in :mod:`stalenb.schedule` but with measured arrival order:
+Protocols, as in :mod:`stalenb.sim.schedule` but with measured arrival order:
 
 - ``async``: apply each gradient on arrival (K = 1), send the worker the new model at once;
-- ``sync``: send x_t to all n workers, apply when all n gradients of x_t are in (K = n);
-- ``k-of-n`` (K = k): a round ends when k gradients *of x_t* have arrived.
-  ``drop``: the round's other jobs are cancelled (CANCEL; a worker still sleeping its injected
-  delay stops at once, one still computing finishes and its gradient is discarded) and every
-  worker restarts on x_{t+1}. ``reuse``: a gradient of an older version is cached, applied at the
-  end of the current round with weight ``config.lag_weight(lag)``, and its worker gets the current
-  model at once.
+- ``sync`` and ``k-of-n``: rounds, by the simulator's own :class:`stalenb.sim.schedule.Round`
+  (fresh / late, when a round closes, the order of its pushes). ``sync`` sends x_t to all n
+  workers and applies when all n gradients of x_t are in; ``k-of-n`` closes a round at k fresh
+  gradients. ``drop``: the round's other jobs are cancelled (CANCEL; a worker still sleeping its
+  injected delay stops at once, one still computing finishes and its gradient is discarded) and
+  every worker restarts on x_{t+1}. ``reuse``: a gradient of an older version is cached, applied
+  at the end of the current round with weight ``config.lag_weight(lag)``, and its worker gets the
+  current model at once.
 
 Staleness is measured: lag = server updates applied between the version a worker read and the
-update that applies its gradient. Batches come from one :class:`stalenb.data.BatchStream` seeded
-with ``config.seed``, drawn when a job is sent, in rank order for each broadcast — so with one
-worker and ``sync`` the run is ``stalenb.simulate``'s, step for step.
+update that applies its gradient. Batches come from one :class:`stalenb.sim.data.BatchStream`
+seeded with ``config.seed``, drawn when a job is sent, in rank order for each broadcast — so with
+one worker and ``sync`` the run is ``stalenb.simulate``'s, step for step.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from tqdm.auto import tqdm
 from ..sim import history
 from ..sim.compress import Compressor
 from ..sim.data import BatchStream
-from ..sim.schedule import Push, Update
+from ..sim.schedule import DROPPED, LATE, Push, Round, Update
 from ..sim.server import Server, diverging
 from . import wire
 from .worker import decode
@@ -52,8 +53,12 @@ class _Item:
     sent: float
     arrived: float
 
+    @property
+    def worker(self) -> int:
+        return self.rank - 1
+
     def push(self) -> Push:
-        return Push(self.rank - 1, self.version, self.arrived)
+        return Push(self.worker, self.version, self.arrived)
 
     def extras(self) -> tuple:
         return (self.rank, self.sent, self.arrived, self.compute_s, self.job_s, self.slowdown)
@@ -69,6 +74,163 @@ class _Clock:
         return time.perf_counter() - self.t0 - self.paused
 
 
+class ParameterServer:
+    """One real run, server side: send jobs, receive gradients, close rounds, log (see the module doc)."""
+
+    def __init__(self, cfg, problem, timeout: float, progress=None):
+        self.cfg, self.problem, self.timeout = cfg, problem, timeout
+        self.ranks = list(range(1, cfg.workers + 1))
+        self.server = Server(problem.x0, cfg.rule, cfg.lr, cfg.momentum, cfg.dc_lambda)
+        push_bytes = Compressor(cfg.compressor, cfg.density, problem.dim, workers=1, error_feedback=False,
+                                layer_sizes=problem.layer_sizes if cfg.granularity == "layer" else None).push_bytes
+        self.stream = BatchStream(problem.n_train, cfg.seed)
+        self.rec = history.Recorder(cfg.push_batch, push_bytes)
+        self.extras: list[tuple] = []
+        self.clock = _Clock()
+        self.inbox = wire.Inbox(self.ranks, last=wire.BYE)
+        self.jobs: dict[int, tuple] = {}  # job id -> (rank, version, sent)
+        self.next_job = 0
+        self.dc = cfg.rule == "dc-asgd"
+        self.snapshots: dict[int, torch.Tensor] = {}  # dc-asgd: version -> x read by a job out
+        self.round = None if cfg.protocol == "async" else Round.of(cfg)
+        self.dropped: list[_Item] = []  # cancelled or discarded since the last update
+        self.bar = tqdm(total=cfg.steps, desc=f"distributed {cfg.protocol}", leave=False) if progress else None
+
+    def run(self, on_start=None) -> wire.PeerLost | None:
+        """Train to ``cfg.steps`` (or divergence), stop the workers; the error that ended it, if any."""
+        error = None
+        try:
+            self.evaluate(0)
+            if on_start is not None:
+                on_start()
+            for r in self.ranks:
+                self.dispatch(r)
+            while self.server.version < self.cfg.steps:
+                pushes = self.receive(self.next_message())
+                if pushes is not None and not self.update(pushes):
+                    break
+        except wire.PeerLost as exc:
+            error = exc
+        finally:
+            if self.bar is not None:
+                self.bar.close()
+            _shutdown(self.inbox, [r for r in self.ranks if error is None or r != error.rank],
+                      self.timeout if error is None else min(self.timeout, 5.0))
+        return error
+
+    def dispatch(self, rank: int) -> None:
+        """Send ``rank`` a job: the current model and the next batch."""
+        version = self.server.version
+        if self.dc and version not in self.snapshots:
+            self.snapshots[version] = self.server.x.clone()
+        self.jobs[self.next_job] = (rank, version, self.clock())
+        idx = self.stream.next(self.cfg.push_batch).to(torch.int32)
+        wire.send(wire.Message(wire.JOB, version, self.next_job, self.server.x.float(), idx), rank)
+        self.next_job += 1
+
+    def busy(self, rank: int) -> list[int]:
+        """The jobs ``rank`` has not answered."""
+        return [j for j, (r, _, _) in self.jobs.items() if r == rank]
+
+    def evaluate(self, step: int, diverged: bool = False) -> None:
+        """Log the metrics of x_step; the time this takes is left out of the clock."""
+        t = time.perf_counter()
+        metrics = self.problem.evaluate(self.server.x)
+        self.clock.paused += time.perf_counter() - t
+        self.rec.evaluate(step, self.clock(), metrics, diverged=diverged)
+
+    def next_message(self) -> wire.Message:
+        """The next message; :class:`wire.PeerLost` naming the rank whose oldest job is ``timeout`` s old."""
+        while True:
+            oldest = min(self.jobs.items(), key=lambda kv: kv[1][2], default=None)
+            if oldest is None:
+                return self.inbox.get(self.timeout)
+            job, (rank, _, sent) = oldest
+            left = sent + self.timeout - self.clock()
+            msg = self.inbox.poll(left) if left > 0 else None
+            if msg is not None:
+                return msg
+            if self.clock() >= sent + self.timeout:
+                raise wire.PeerLost(rank, f"worker rank {rank} has not answered job {job} for {self.timeout:g} s "
+                                          f"(stopped answering or hung); the run was ended instead of waiting")
+
+    def receive(self, msg: wire.Message) -> list[_Item] | None:
+        """Take in an answer to a job; the gradients to apply now, or None."""
+        if msg.kind not in (wire.GRAD, wire.CANCELLED) or msg.job not in self.jobs:
+            return None
+        rank, version, sent = self.jobs.pop(msg.job)
+        loss, compute_s, job_s, slowdown = (float(v) for v in msg.f64)
+        g = decode(msg, self.problem.dim, self.server.x) if msg.kind == wire.GRAD else None
+        item = _Item(rank, version, g, self.snapshots.get(version), loss, compute_s, job_s, slowdown,
+                     sent, self.clock())
+        if g is None:  # the answer to a CANCEL
+            self.dropped.append(item)
+            return None
+        if self.round is None:  # async
+            return [item]
+        kind = self.round.arrive(item)
+        if kind == LATE:  # reuse: cached; the worker pulls x_t and goes on
+            self.dispatch(rank)
+        elif kind == DROPPED:  # drop: a late gradient is discarded
+            self.dropped.append(item)
+        return self.round.close() if self.round.full else None
+
+    def update(self, pushes: list[_Item]) -> bool:
+        """Apply ``pushes`` (unless a loss is bad), log, restart workers, evaluate; False when the run stops."""
+        cfg, server = self.cfg, self.server
+        t = server.version
+        lags = [t - i.version for i in pushes]
+        weights = [cfg.lag_weight(l) for l in lags]
+        losses = [i.loss for i in pushes]
+        diverged = diverging(losses, cfg.diverge_loss)
+        if not diverged:
+            server.apply([i.g for i in pushes], lags, weights, [i.read for i in pushes] if self.dc else None,
+                         cfg.k_eff)
+            diverged = not server.finite()
+        self.rec.update(Update(t, self.clock(), [i.push() for i in pushes], [i.push() for i in self.dropped]),
+                        lags, weights, losses)
+        self.extras.extend(i.extras() for i in pushes + self.dropped)
+        self.dropped = []
+        if self.bar is not None:
+            self.bar.update(1)
+        step = server.version
+        if diverged:
+            self.evaluate(step, diverged=True)
+            return False
+        if step < cfg.steps:
+            self.restart_workers()
+        if self.dc:
+            needed = {v for _, v, _ in self.jobs.values()}
+            for v in [v for v in self.snapshots if v not in needed]:
+                del self.snapshots[v]
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            self.evaluate(step)
+        return True
+
+    def restart_workers(self) -> None:
+        """After an update: async, or a round under ``reuse``, sends the idle workers x_{t+1}; a round
+        under ``drop`` cancels the busy ones' jobs and sends every worker x_{t+1}."""
+        drop = self.round is not None and not self.round.reuse
+        for r in self.ranks:
+            busy = self.busy(r)
+            if drop:
+                for j in busy:
+                    wire.send(wire.Message(wire.CANCEL, job=j), r)
+            if drop or not busy:
+                self.dispatch(r)
+
+    def frames(self):
+        """The history (with ``wall_time``) and updates (with :data:`EXTRA_COLUMNS`) frames."""
+        hist = self.rec.history()
+        hist["wall_time"] = hist["sim_time"]
+        upd = self.rec.update_frame()
+        cols = zip(*self.extras) if self.extras else [()] * len(EXTRA_COLUMNS)
+        for name, col in zip(EXTRA_COLUMNS, cols):
+            upd[name] = list(col)
+        upd = upd.astype({"rank": "int64"} | {n: "float64" for n in EXTRA_COLUMNS[1:]})
+        return hist, upd
+
+
 def serve(config, problem, timeout: float, progress=None, on_start=None):
     """Run the server for ``config`` against workers 1..n.
 
@@ -78,138 +240,9 @@ def serve(config, problem, timeout: float, progress=None, on_start=None):
         slowdown`` columns) and ``None``, or the :class:`wire.PeerLost` that ended the run (the
         frames are then the partial log up to that moment).
     """
-    c, ranks = config, list(range(1, config.workers + 1))
-    server = Server(problem.x0, c.rule, c.lr, c.momentum, c.dc_lambda)
-    push_bytes = Compressor(c.compressor, c.density, problem.dim, 1, False,
-                            problem.layer_sizes if c.granularity == "layer" else None).push_bytes
-    stream = BatchStream(problem.n_train, c.seed)
-    rec = history.Recorder(c.push_batch, push_bytes)
-    extras: list[tuple] = []
-    clock = _Clock()
-    inbox = wire.Inbox(ranks, last=wire.BYE)
-    jobs: dict[int, tuple] = {}  # job id -> (rank, version, sent)
-    snapshots: dict[int, torch.Tensor] = {}
-    dc = c.rule == "dc-asgd"
-    next_job = [0]
-
-    def dispatch(rank):
-        version = server.version
-        if dc and version not in snapshots:
-            snapshots[version] = server.x.clone()
-        jobs[next_job[0]] = (rank, version, clock())
-        idx = stream.next(c.push_batch).to(torch.int32)
-        wire.send(wire.Message(wire.JOB, version, next_job[0], server.x.float(), idx), rank)
-        next_job[0] += 1
-
-    def busy(rank):
-        return [j for j, (r, _, _) in jobs.items() if r == rank]
-
-    def evaluate(step, diverged=False):
-        t = time.perf_counter()
-        metrics = problem.evaluate(server.x)
-        clock.paused += time.perf_counter() - t
-        rec.evaluate(step, clock(), metrics, diverged=diverged)
-
-    rounds = c.protocol != "async"
-    drop = c.protocol == "k-of-n" and c.late == "drop"
-    fresh, late, dropped = [], [], []
-    error = None
-    bar = tqdm(total=c.steps, desc=f"distributed {c.protocol}", leave=False) if progress else None
-    try:
-        evaluate(0)
-        if on_start is not None:
-            on_start()
-        for r in ranks:
-            dispatch(r)
-        while server.version < c.steps:
-            msg = _next(inbox, jobs, clock, timeout)
-            if msg.kind not in (wire.GRAD, wire.CANCELLED) or msg.job not in jobs:
-                continue
-            rank, version, sent = jobs.pop(msg.job)
-            loss, compute_s, job_s, slowdown = (float(v) for v in msg.f64)
-            g = decode(msg, problem.dim, server.x) if msg.kind == wire.GRAD else None
-            item = _Item(rank, version, g, snapshots.get(version), loss, compute_s, job_s, slowdown,
-                         sent, clock())
-            t = server.version
-            if g is None or (drop and version < t):
-                dropped.append(item)
-                continue
-            if not rounds:
-                ready = [item]
-            elif version == t:
-                fresh.append(item)
-                ready = fresh if len(fresh) == c.k_eff else None
-            else:  # reuse: cache the late gradient, the worker pulls x_t and goes on
-                late.append(item)
-                dispatch(rank)
-                ready = None
-            if ready is None:
-                continue
-            if rounds:
-                pushes = sorted(fresh, key=lambda i: i.rank) + sorted(late, key=lambda i: (i.version, i.rank))
-            else:
-                pushes = ready
-            lags = [t - i.version for i in pushes]
-            weights = [c.lag_weight(l) for l in lags]
-            losses = [i.loss for i in pushes]
-            diverged = diverging(losses, c.diverge_loss)
-            if not diverged:
-                server.apply([i.g for i in pushes], lags, weights, [i.read for i in pushes] if dc else None,
-                             c.k_eff)
-                diverged = not server.finite()
-            rec.update(Update(t, clock(), [i.push() for i in pushes], [i.push() for i in dropped]),
-                       lags, weights, losses)
-            extras.extend(i.extras() for i in pushes + dropped)
-            fresh, late, dropped = [], [], []
-            if bar is not None:
-                bar.update(1)
-            step = server.version
-            if diverged:
-                evaluate(step, diverged=True)
-                break
-            if step < c.steps:
-                for r in ranks:
-                    if drop and busy(r):
-                        for j in busy(r):
-                            wire.send(wire.Message(wire.CANCEL, job=j), r)
-                    if drop or not busy(r):
-                        dispatch(r)
-            if dc:
-                needed = {v for _, v, _ in jobs.values()}
-                for v in [v for v in snapshots if v not in needed]:
-                    del snapshots[v]
-            if step % c.eval_every == 0 or step == c.steps:
-                evaluate(step)
-    except wire.PeerLost as exc:
-        error = exc
-    finally:
-        if bar is not None:
-            bar.close()
-        _shutdown(inbox, [r for r in ranks if error is None or r != error.rank],
-                  timeout if error is None else min(timeout, 5.0))
-    hist = rec.history()
-    hist["wall_time"] = hist["sim_time"]
-    upd = rec.update_frame()
-    for name, col in zip(EXTRA_COLUMNS, zip(*extras) if extras else [()] * len(EXTRA_COLUMNS)):
-        upd[name] = list(col)
-    upd = upd.astype({"rank": "int64"} | {n: "float64" for n in EXTRA_COLUMNS[1:]})
-    return hist, upd, error
-
-
-def _next(inbox: wire.Inbox, jobs: dict, clock, timeout: float) -> wire.Message:
-    """The next message; :class:`wire.PeerLost` naming the rank whose oldest job is ``timeout`` s old."""
-    while True:
-        oldest = min(jobs.items(), key=lambda kv: kv[1][2], default=None)
-        if oldest is None:
-            return inbox.get(timeout)
-        job, (rank, _, sent) = oldest
-        left = sent + timeout - clock()
-        msg = inbox.poll(left) if left > 0 else None
-        if msg is not None:
-            return msg
-        if clock() >= sent + timeout:
-            raise wire.PeerLost(rank, f"worker rank {rank} has not answered job {job} for {timeout:g} s "
-                                      f"(stopped answering or hung); the run was ended instead of waiting")
+    ps = ParameterServer(config, problem, timeout, progress)
+    error = ps.run(on_start)
+    return (*ps.frames(), error)
 
 
 def _shutdown(inbox: wire.Inbox, ranks, timeout: float) -> None:

@@ -21,10 +21,11 @@ with the worker and the model version it read, plus the jobs the protocol droppe
   their gradients arrive during a later round, are cached and applied at the end of that round
   with lag = update index − version read (the poster's rule). A worker that delivered a fresh
   gradient waits for the next broadcast; one that delivered a late one pulls the current model and
-  starts at once.
+  starts at once. :class:`Round` holds these rules; the real parameter server
+  (:mod:`stalenb.distributed.ps`) runs the same class on measured arrivals.
 
-Slowdowns use common random numbers (:class:`stalenb.timing.Slowdowns`): worker w's j-th job has
-the same draw in every protocol.
+Slowdowns use common random numbers (:class:`stalenb.sim.timing.Slowdowns`): worker w's j-th job
+has the same draw in every protocol.
 """
 
 from __future__ import annotations
@@ -55,6 +56,61 @@ class Update:
     time: float
     pushes: list
     dropped: list = field(default_factory=list)
+
+
+FRESH, LATE, DROPPED = "fresh", "late", "dropped"
+
+
+class Round:
+    """One round of ``sync`` / ``k-of-n``: the rules both drivers share, the simulated schedule
+    (:meth:`Schedule._rounds`) and the real parameter server (:mod:`stalenb.distributed.ps`).
+
+    Round t collects the gradients that arrive while the server holds x_t (any objects with
+    ``worker`` and ``version`` attributes: a :class:`Push`, or the real server's messages).
+
+    - An arrival is **fresh** when it read the current version t, **late** otherwise. A late one
+      is dropped under ``drop`` (backup workers, Chen et al. 2016: the round's other jobs are
+      cancelled) and cached under ``reuse`` (the poster's k-of-n rule: applied at the end of this
+      round, with lag t − version; its worker pulls x_t and computes again at once).
+    - The round closes when k fresh gradients are in (k = n for ``sync``).
+    - It then applies the fresh gradients by worker, then the cached late ones by (version, worker),
+      and round t + 1 begins. Under ``drop`` every worker restarts on x_{t+1} (a busy one is
+      cancelled first); under ``reuse`` the workers that delivered a fresh gradient do.
+    """
+
+    def __init__(self, k: int, reuse: bool, version: int = 0):
+        self.k, self.reuse, self.version = int(k), bool(reuse), int(version)
+        self.fresh: list = []
+        self.late: list = []
+
+    @classmethod
+    def of(cls, config) -> Round:
+        """The first round of ``config`` (``sync``, or ``k-of-n`` with its ``late`` policy)."""
+        return cls(config.k_eff, config.protocol == "k-of-n" and config.late == "reuse")
+
+    def arrive(self, item) -> str:
+        """Classify ``item`` and keep it if it counts: ``FRESH``, ``LATE`` (cached) or ``DROPPED``."""
+        if item.version == self.version:
+            self.fresh.append(item)
+            return FRESH
+        if self.reuse:
+            self.late.append(item)
+            return LATE
+        return DROPPED
+
+    @property
+    def full(self) -> bool:
+        """k fresh gradients are in: the round closes."""
+        return len(self.fresh) >= self.k
+
+    def close(self) -> list:
+        """The gradients to apply, in order (fresh by worker, then late by (version, worker));
+        the next round begins."""
+        pushes = (sorted(self.fresh, key=lambda p: p.worker)
+                  + sorted(self.late, key=lambda p: (p.version, p.worker)))
+        self.version += 1
+        self.fresh, self.late = [], []
+        return pushes
 
 
 class Schedule:
@@ -124,8 +180,7 @@ class Schedule:
     # -- sync and k-of-n -----------------------------------------------------------------------
     def _rounds(self):
         c, tm, n = self.c, self.timing, self.c.workers
-        k = c.k_eff
-        reuse = c.protocol == "k-of-n" and c.late == "reuse"
+        rnd = Round.of(c)
         up, down = Link(tm), Link(tm)
         jobs = [0] * n
         read = [0] * n
@@ -138,26 +193,22 @@ class Schedule:
 
         for w in range(n):
             start(w, down.send(0.0, self.pull_bytes), 0)
-        t, fresh, late = 0, [], []
-        while t < c.steps:
+        while rnd.version < c.steps:
             ready, w = heapq.heappop(heap)
             arrive = up.send(ready, self.push_bytes)
-            if read[w] == t:
-                fresh.append(Push(w, t, ready))
-            else:  # a late gradient (reuse only): cache it, pull the current model, go on
-                late.append(Push(w, read[w], ready))
-                start(w, down.send(arrive, self.pull_bytes), t)
-            if len(fresh) < k:
+            if rnd.arrive(Push(w, read[w], ready)) == LATE:  # cached: pull the current model, go on
+                start(w, down.send(arrive, self.pull_bytes), rnd.version)
+            if not rnd.full:
                 continue
+            # (no arrival is ever late under drop: every job of a round is cancelled at its end)
             dropped = []
-            if not reuse:  # cancel the round's other jobs; everybody restarts on x_{t+1}
+            if not rnd.reuse:  # cancel the round's other jobs; everybody restarts on x_{t+1}
                 dropped = [Push(v, read[v], r) for r, v in sorted(heap)]
                 heap.clear()
-            idle = sorted({p.worker for p in fresh} | {p.worker for p in dropped})
-            pushes = sorted(fresh, key=lambda p: p.worker) + sorted(late, key=lambda p: (p.version, p.worker))
-            t += 1
+            idle = sorted({p.worker for p in rnd.fresh} | {p.worker for p in dropped})
+            t = rnd.version
+            pushes = rnd.close()
             for v in idle:
-                start(v, down.send(arrive, self.pull_bytes), t)
-            self._oldest = min(read) if heap else t
-            yield Update(t - 1, arrive, pushes, dropped)
-            fresh, late = [], []
+                start(v, down.send(arrive, self.pull_bytes), t + 1)
+            self._oldest = min(read) if heap else t + 1
+            yield Update(t, arrive, pushes, dropped)
