@@ -69,8 +69,8 @@ class Geometric:
     tau_max: int = 16
 
     def __post_init__(self):
-        checks.assign(self, p=checks.real("p", self.p, gt=0, le=1, what="probability"),
-                      tau_max=checks.integer("tau_max", self.tau_max, minimum=0))
+        p = checks.real("p", self.p, gt=0, le=1, what="probability")
+        checks.assign(self, p=p, tau_max=checks.integer("tau_max", self.tau_max, minimum=0))
 
     def pmf(self) -> np.ndarray:
         j = np.arange(self.tau_max + 1)
