@@ -21,7 +21,7 @@
 #
 # | notebook | source | claim checked |
 # | --- | --- | --- |
-# | 01 generalized curvature | poster, Def. 1 / Thm 1 | delayed GD converges under the lag condition; the literal reading is infeasible for k ≥ 2 |
+# | 01 generalized curvature | poster, Def. 1 / Thm 1 | delayed GD converges under the lag condition¹ |
 # | 02 ridge and high dim | poster, Def. 2 / Thms 2–3 | ridge Hessian eigenvalues lie in [2η, 2n + 2η] |
 # | 03 stochastic extension | poster, Thm 4 | ‖E[w_t − w*]‖ → 0 for delayed SGD |
 # | 04 sparsified async rate | paper 1 (Candela et al. 2019) | ergodic ‖∇f‖² decays as O(1/√T) with sparsification |
@@ -29,6 +29,8 @@
 # | 06 backup workers | poster | k-of-n with re-used late gradients vs drop vs sync vs async |
 # | 07 speedup | poster / ps_pytorch | speedup vs workers, wait-all vs wait-k |
 # | 08 real distributed | — | the same protocols on real torch.distributed processes |
+#
+# ¹ and the condition's literal reading is infeasible for k ≥ 2.
 #
 # What the two sources say, and what is not known about them, is written down in
 # `docs/research.md` (the original texts are in `docs/seeds/`). Each notebook records every claim it
@@ -65,7 +67,8 @@ eval_size = sn.paths.pick(2000, 500)
 # that follow explain each. Empty until the paper profile has run once.
 
 # %%
-ledger = pd.DataFrame(sn.claims.load(), columns=["id", "verdict", "statistic", "ci_low", "ci_high", "threshold", "test"])
+ledger = pd.DataFrame(sn.claims.load(),
+                      columns=["id", "verdict", "statistic", "ci_low", "ci_high", "threshold", "test"])
 print(ledger.verdict.value_counts().to_string() if len(ledger) else "no ledger yet: run `make reproduce`")
 ledger.set_index("id")
 
@@ -84,7 +87,8 @@ pd.Series(env, name="value").to_frame()
 # %% [markdown]
 # ## The data
 #
-# MNIST through torchvision, normalised by 0.1307 / 0.3081. Offline machines use the MNIST-10k split (the official 10k test digits re-split 8k train / 2k test); figures say which set they come from.
+# MNIST through torchvision, normalised by 0.1307 / 0.3081. Offline machines use the MNIST-10k split (the
+# official 10k test digits re-split 8k train / 2k test); figures say which set they come from.
 
 # %%
 train, test = sn.data.mnist(train=True), sn.data.mnist(train=False)
@@ -99,7 +103,8 @@ sn.plotting.save_figure(fig, "00_digits");
 # %% [markdown]
 # ## A first run: synchronous vs asynchronous SGD (LeNet)
 #
-# `sync` averages the gradients of all workers at the current model; `async` applies every gradient as it arrives, computed at a model τ updates old (τ uniform on {0..τ_max}).
+# `sync` averages the gradients of all workers at the current model; `async` applies every gradient as it
+# arrives, computed at a model τ updates old (τ uniform on {0..τ_max}).
 
 # %%
 sync_cfg = sn.Config(protocol="sync", workers=workers, batch_size=batch_size, lr=lr,

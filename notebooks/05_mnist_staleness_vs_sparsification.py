@@ -44,7 +44,8 @@ max_extend = 3                    # grid steps the search may add past an edge t
 validation = 1000                 # training digits held out for tuning: 7k train / 1k validation of the 8k
 batch_size = 32                   # samples per gradient
 epochs = 3                        # passes over the 7k training digits per evaluation run (past the transient)
-tune_epochs = 3                   # passes per tuning run: the evaluation horizon (a shorter run can favour unstable steps)
+tune_epochs = 3                   # passes per tuning run: the evaluation horizon
+#                                   (a shorter run can favour unstable steps)
 confirm_epochs = 1                # passes per LeNet run: a LeNet step costs about 6 MLP steps
 evals_per_epoch = 1               # evaluations per epoch (best-validation checkpoint, steps to target)
 tune_eval_size = 200              # test digits evaluated in tuning runs (not used for the choice; fewer is cheaper)
@@ -59,29 +60,30 @@ timing_workers = 16               # n of the timing-emergent staleness check
 jobs = 2                          # processes for runs missing from the cache (the machine's 2 cores)
 
 # %%
-import math
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import scipy.stats
 import seaborn as sns
-import matplotlib.pyplot as plt
-from scipy import stats
+
 import stalenb as sn
-from stalenb import claims, tuning
+from stalenb import claims, stats, tuning
 from stalenb import experiments as ex
 
 sn.plotting.set_style()
-quick = sn.paths.quick()
+quick = sn.paths.quick()  # quick mode shrinks the parameters in place
 n_train, n_test = len(sn.data.mnist(train=True)) - validation, len(sn.data.mnist(train=False))
 epoch = n_train // batch_size  # server updates per pass over the training split
 steps, tune_steps = sn.paths.pick((epochs * epoch, tune_epochs * epoch), (40, 20))
 confirm_steps, eval_every = sn.paths.pick((confirm_epochs * epoch, epoch // evals_per_epoch), (20, 20))
-taus_, confirm_taus_ = sn.paths.pick((taus, confirm_taus), ([0, 8], []))  # quick: no LeNet, no μ search
-stale_taus = [t for t in taus_ if t > 0]
-grid = tuning.log_grid(lr_center, lr_span, sn.paths.pick(lr_points, 1))
-momenta_, max_extend_, jobs_ = sn.paths.pick((momenta, max_extend, jobs), ([0.0], 0, 1))
-seeds_p, seeds_o = (list(range(sn.paths.pick(s, 2))) for s in (seeds_primary, seeds_other))
+taus, confirm_taus = sn.paths.pick((taus, confirm_taus), ([0, 8], []))  # quick: no LeNet, no μ search
+stale_taus = [t for t in taus if t > 0]
+lr_points, momenta, max_extend, jobs = sn.paths.pick((lr_points, momenta, max_extend, jobs), (1, [0.0], 0, 1))
+grid = tuning.log_grid(lr_center, lr_span, lr_points)
+seeds_primary, seeds_other = sn.paths.pick((seeds_primary, seeds_other), (2, 2))
+seeds_p, seeds_o = list(range(seeds_primary)), list(range(seeds_other))
 eval_size = sn.paths.pick(None, 500)  # None: all test digits
-margin = ex.binomial_margin(margin_acc, n_test, margin_se)
+margin = stats.binomial_margin(margin_acc, n_test, margin_se)
 
 # %%
 methods = {k: v for k, v in ex.sparsification_methods([density], 0, dc_lambda).items()
@@ -128,9 +130,9 @@ print(f"non-inferiority margin = {margin_se} × sqrt({margin_acc}·{1 - margin_a
 # if any level fails, else inconclusive — recorded as the interval [min lows, min highs] over the
 # levels; the overall v1 record takes the minimum over every comparison and level.
 #
-# **Compute plan** (paper profile: 41 min on the 2-core reference machine, mostly on one core, 2026-11-23). The wide grid uses the MLP; LeNet
-# (about 6× the cost per step) confirms primary vs vanilla at `confirm_taus`, tuned, `seeds_other`
-# seeds, `confirm_epochs` epoch(s) — enough to leave the initial transient on MNIST while
+# **Compute plan** (paper profile: 41 min on the 2-core reference machine, mostly on one core, 2026-11-23).
+# The wide grid uses the MLP; LeNet (about 6× the cost per step) confirms primary vs vanilla at `confirm_taus`,
+# tuned, `seeds_other` seeds, `confirm_epochs` epoch(s) — enough to leave the initial transient on MNIST while
 # fitting the budget. Dropped from the older grid for cost: top-k 0.1 % / 10 % and top-k without
 # error feedback (not the primary), random-k (its per-push random permutation of the 1 M
 # coordinates makes a step about 3× a vanilla step here), the timing-emergent arms (kept as a
@@ -156,16 +158,17 @@ def config(mdl, t, method, lr, mu=0.0, n=steps, every=eval_every, size=eval_size
                      **methods.get(method, {}))
 
 arm_info = {}  # search arm -> (model, τ_max, method, μ)
-for t in taus_:
+for t in taus:
     for m in (["vanilla", primary] if t == 0 else list(methods)):
         arm_info[f"{model} {m} @ {t}"] = (model, t, m, 0.0)
-    arm_info.update({f"{model} momentum {mu:g} @ {t}": (model, t, "momentum", mu) for mu in momenta_ if mu and t})
-arm_info.update({f"{confirm_model} {m} @ {t}": (confirm_model, t, m, 0.0) for t in confirm_taus_ for m in ("vanilla", primary)})
+    arm_info.update({f"{model} momentum {mu:g} @ {t}": (model, t, "momentum", mu) for mu in momenta if mu and t})
+arm_info.update({f"{confirm_model} {m} @ {t}": (confirm_model, t, m, 0.0)
+                 for t in confirm_taus for m in ("vanilla", primary)})
 tune_len = {model: tune_steps, confirm_model: confirm_steps}  # every arm tunes on its evaluation horizon
 arms = {a: config(mdl, t, m, grid[len(grid) // 2], mu, tune_len[mdl], tune_len[mdl], tune_eval_size, tune_seed)
         for a, (mdl, t, m, mu) in arm_info.items()}
 grids = {a: [float(f"{lr * (1 - mu):.6g}") for lr in grid] for a, (_, _, _, mu) in arm_info.items()}
-best, search = tuning.tune(arms, grids, seeds=(tune_seed,), max_extend=max_extend_, jobs=jobs_, desc="05 lr search")
+best, search = tuning.tune(arms, grids, seeds=(tune_seed,), max_extend=max_extend, jobs=jobs, desc="05 lr search")
 search["model"], search["tau"], search["method"], search["momentum"] = zip(*search.arm.map(arm_info))
 print(f"{len(search)} tuning runs; best at an edge of its searched range: {int(search.at_edge.sum())}")
 
@@ -211,12 +214,13 @@ for (mdl, t, m), (lr, mu) in tuned.items():
 for t in stale_taus:
     for m in ("vanilla", primary):
         add("practitioner", model, t, m, lr_prac, 0.0, seeds_o)
-res = ex.run_all(specs, jobs=jobs_, desc="05 runs")
+res = ex.run_all(specs, jobs=jobs, desc="05 runs")
 hist, upd = res.history, res.updates
 keys = ["view", "model", "method", "tau", "seed"]
-fin = ex.final(hist, keys).merge(ex.best_checkpoint(hist, keys).drop(columns="val_acc")
+fin = ex.final(hist, keys).merge(stats.best_checkpoint(hist, keys).drop(columns="val_acc")
                                    .rename(columns={"test_acc": "best_val_test_acc"}), on=keys)
-fin = fin.merge(ex.time_to_accuracy(hist, keys, target_acc, x="step").rename(columns={"step": "steps_to_target"}), on=keys)
+fin = fin.merge(ex.time_to_accuracy(hist, keys, target_acc, x="step").rename(columns={"step": "steps_to_target"}),
+                on=keys)
 print(f"{len(res)} runs ({res.from_cache} from the cache); diverged: {int(fin.diverged.sum())}")
 
 # %% [markdown]
@@ -263,7 +267,7 @@ sn.plotting.save_figure(fig, "05_final_heatmap");
 def metrics(f):
     return pd.Series({"seeds": len(f), "final acc": f.test_acc.mean(), "best-val acc": f.best_val_test_acc.mean(),
                       "diverged": f.diverged.mean(), "reached target": f.steps_to_target.notna().mean(),
-                      "median updates to target": ex.censored_median(f.steps_to_target, f.step.max())})
+                      "median updates to target": stats.censored_median(f.steps_to_target, f.step.max())})
 
 table = fin.groupby(["model", "view", "tau", "method"])[list(fin.columns)].apply(metrics)
 table.round(4)
@@ -275,10 +279,12 @@ table.round(4)
 # the final accuracy (tuned view, MLP; dense MLP gradient = 4 MB).
 
 # %%
-lf = fin[(fin.model == model) & (fin.view == "tuned")].groupby(["method", "tau"], as_index=False)[["test_acc", "bytes_sent"]].mean()
+lf = fin[(fin.model == model) & (fin.view == "tuned")]
+lf = lf.groupby(["method", "tau"], as_index=False)[["test_acc", "bytes_sent"]].mean()
 fig, ax = plt.subplots(figsize=(7.5, 4.2))
 sns.scatterplot(lf, x="bytes_sent", y="test_acc", hue="method", hue_order=order, style="tau", s=70, ax=ax)
-ax.set(xscale="log", xlabel="bytes pushed over the run", ylabel="final test accuracy", title=f"{model}: communication vs accuracy")
+ax.set(xscale="log", xlabel="bytes pushed over the run", ylabel="final test accuracy",
+       title=f"{model}: communication vs accuracy")
 ax.legend(fontsize="x-small", bbox_to_anchor=(1.02, 1), loc="upper left")
 sn.plotting.save_figure(fig, "05_bytes_vs_accuracy");
 
@@ -297,16 +303,16 @@ lr_used = {**{("tuned",) + k: v for k, v in tuned.items()},
 
 def record(claim, view, mdl, t, other):
     part = fin[(fin.view == view) & (fin.model == mdl) & (fin.tau == t)]
-    d = ex.paired_difference(part, primary, other, column="method", pair_on=("seed",))
-    dv = ex.paired_difference(part, primary, other, column="method", pair_on=("seed",), metric="best_val_test_acc")
+    d = stats.paired_difference(part, primary, other, column="method")  # paired on seed
+    dv = stats.paired_difference(part, primary, other, column="method", metric="best_val_test_acc")
     slug = {"v1": f"v1.vs-{other.lower().replace(' ', '-')}", "later": "later.no-harm"}[claim]
     where = ("" if view == "tuned" else f".{view}") + ("" if mdl == model else f".{mdl}")
-    return ledger.record(
-        f"05.{slug}{where}.tau{t}", quote=Q_V1 if claim == "v1" else Q_LATER,
+    return ledger.record_difference(
+        f"05.{slug}{where}.tau{t}", d, quote=Q_V1 if claim == "v1" else Q_LATER,
         test=f"{mdl}, τ_max {t}, {view} lr: final test accuracy of {primary} − {other}, paired over seeds",
-        statistic=d["diff"], ci_low=d["ci_low"], ci_high=d["ci_high"], threshold=0.0 if claim == "v1" else -margin,
-        margin=None if claim == "v1" else margin, figures=["05_final_heatmap", "05_accuracy_curves"],
-        runs=2 * d["n"], seeds=d["n"], view=view, model=mdl, tau_max=t, comparison=f"{primary} − {other}",
+        threshold=0.0 if claim == "v1" else -margin, margin=None if claim == "v1" else margin,
+        figures=["05_final_heatmap", "05_accuracy_curves"], view=view, model=mdl, tau_max=t,
+        comparison=f"{primary} − {other}",
         lr_tuned={m: lr_used[(view, mdl, t, m)][0] for m in (primary, other)},
         momentum_tuned=lr_used[(view, mdl, t, other)][1], best_val_diff=dv["diff"], p=d["p"])
 
@@ -314,7 +320,7 @@ def record(claim, view, mdl, t, other):
 per_level = [record("v1", "tuned", model, t, o) for t in stale_taus for o in ["vanilla"] + alternatives]
 per_level += [record("later", "tuned", model, t, "vanilla") for t in stale_taus]
 per_level += [record(c, "practitioner", model, t, "vanilla") for t in stale_taus for c in ("v1", "later")]
-per_level += [record(c, "tuned", confirm_model, t, "vanilla") for t in confirm_taus_ for c in ("v1", "later")]
+per_level += [record(c, "tuned", confirm_model, t, "vanilla") for t in confirm_taus for c in ("v1", "later")]
 print(len(per_level), "per-level records")
 
 # %% [markdown]
@@ -323,7 +329,7 @@ print(len(per_level), "per-level records")
 # %%
 def overall(id, prefix_ids, quote, threshold, test):
     recs = [r for r in per_level if any(r["id"] == p for p in prefix_ids)]
-    s, lo, hi = ex.intersection_union(*zip(*[(r["statistic"], r["ci_low"], r["ci_high"]) for r in recs]))
+    s, lo, hi = stats.intersection_union(*zip(*[(r["statistic"], r["ci_low"], r["ci_high"]) for r in recs]))
     return ledger.record(id, quote=quote, test=test, statistic=s, ci_low=lo, ci_high=hi, threshold=threshold,
                          margin=None if threshold == 0 else margin, figures=["05_final_heatmap"],
                          runs=sum(r["runs"] for r in recs), seeds=min(r["seeds"] for r in recs),
@@ -354,9 +360,11 @@ for key, label in [("05.v1.all-levels", "v1, improves over vanilla AND every alt
                    ("05.v1.vs-vanilla.practitioner.all-levels", "v1 vs vanilla, practitioner lr"),
                    ("05.later.no-harm.practitioner.all-levels", "later, practitioner lr")]:
     r = R[key]
-    print(f"{label}: {r['verdict'].upper()}; per level: " + ", ".join(f"{i.split('.')[-1]} {v}" for i, v in zip(r["levels"], r["level_verdicts"])))
+    print(f"{label}: {r['verdict'].upper()}; per level: "
+          + ", ".join(f"{i.split('.')[-1]} {v}" for i, v in zip(r["levels"], r["level_verdicts"])))
 for r in per_level:
-    print(f"  {r['id']:<42} {r['statistic']:+.4f} [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] {r['verdict']:<12} lr {r['lr_tuned']}")
+    print(f"  {r['id']:<42} {r['statistic']:+.4f} [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] {r['verdict']:<12} "
+          f"lr {r['lr_tuned']}")
 div = fin.groupby(["view", "tau", "method"]).diverged.mean().unstack("method").round(2)
 print("divergence rate by view and level:\n" + div.to_string())
 
@@ -389,7 +397,7 @@ def curves(view="tuned", tau=stale_taus[-1], methods_shown=tuple(order)):
 curves();
 
 # %%
-sn.widgets.panel(curves, view=["tuned", "practitioner"], tau=taus_, methods_shown=[tuple(order), ("vanilla", primary)])
+sn.widgets.panel(curves, view=["tuned", "practitioner"], tau=taus, methods_shown=[tuple(order), ("vanilla", primary)])
 
 
 # %%
@@ -415,8 +423,10 @@ sn.widgets.panel(train_one, run_button=True, method=list(methods) + ["momentum"]
 # 3. The staleness the runs applied matches the configured distribution: at steps t ≥ τ_max it is
 #    uniform on {0, …, τ_max} (χ² test; all methods of a seed share the delay draws) and never
 #    exceeds τ_max; with n workers of random speed and no synthetic delay its mean is n − 1.
-# 4. The protocol ran as registered: seed counts, every ledger record with a finite interval,
-#    the across-level verdicts re-derived from the per-level ones.
+# 4. The protocol ran as registered: exactly the expected ledger records, each per-level one with its
+#    pre-registered seed count, its registered threshold and a finite interval around its statistic; each
+#    across-level record covers every level, and its verdict, interval and counts follow from theirs
+#    (intersection–union: the smallest values, "holds" only if every level holds).
 
 # %%
 cfg0 = config(model, 0, "vanilla", lr_prac, n=40, every=20, size=500)
@@ -433,7 +443,7 @@ assert (at0 > sanity_acc).all()
 one = upd[(upd.model == model) & (upd.method == "vanilla") & (upd.view == "tuned")]
 for t in stale_taus:
     s = one[(one.tau == t) & (one.step >= t)].staleness.to_numpy()
-    p = stats.chisquare(np.bincount(s, minlength=t + 1), len(s) * sn.Uniform(t).pmf()).pvalue
+    p = scipy.stats.chisquare(np.bincount(s, minlength=t + 1), len(s) * sn.Uniform(t).pmf()).pvalue
     print(f"τ_max = {t}: {len(s)} draws, mean {s.mean():.2f} (expected {t / 2:.1f}), χ² p = {p:.3f}")
     assert s.max() <= t and p > 1e-3
 emerg = ex.run_all([({}, config(model, 0, "vanilla", lr_prac, n=sn.paths.pick(200, 60), every=200, size=200)
@@ -443,14 +453,26 @@ print(f"timing-emergent, n = {timing_workers}: mean staleness {emerg.mean():.2f}
 assert abs(emerg.mean() - (timing_workers - 1)) <= 0.5
 
 # %%
+levels = ["v1.vs-vanilla", "v1.vs-staleness-aware", "v1.vs-dc-asgd", "v1.vs-momentum", "later.no-harm",
+          "v1.vs-vanilla.practitioner", "later.no-harm.practitioner"]
+expected = {f"05.{slug}.tau{t}" for t in stale_taus for slug in levels}
+expected |= {f"05.{slug}.{confirm_model}.tau{t}" for t in confirm_taus for slug in ("v1.vs-vanilla", "later.no-harm")}
+expected |= {f"05.{slug}.all-levels" for slug in ("v1", "v1.vs-vanilla", "later.no-harm", "v1.vs-vanilla.practitioner",
+                                                  "later.no-harm.practitioner")}
+assert set(R) == expected, sorted(set(R) ^ expected)
 for r in per_level:
-    want = len(seeds_p) if (r["view"] == "tuned" and r["model"] == model and r["comparison"].endswith("vanilla")) else len(seeds_o)
-    assert r["seeds"] == want, (r["id"], r["seeds"], want)
-    assert math.isfinite(r["ci_low"]) and math.isfinite(r["ci_high"]), r["id"]
+    want = len(seeds_p) if (r["view"] == "tuned" and r["model"] == model and r["comparison"].endswith("vanilla")) \
+        else len(seeds_o)
+    assert r["seeds"] == want and r["runs"] == 2 * want, (r["id"], r["seeds"], want)
+    assert None not in (r["ci_low"], r["ci_high"]) and r["ci_low"] <= r["statistic"] <= r["ci_high"], r["id"]
+    assert np.isclose(r["threshold"], 0.0 if r["id"].startswith("05.v1.") else -margin, rtol=1e-5, atol=0), r["id"]
 for key, r in R.items():
-    if "levels" in r:
-        vs = [R[i]["verdict"] for i in r["levels"]]
+    if "levels" in r:  # the across-level records: every level, the intersection–union rule, the smallest values
+        lv = [R[i] for i in r["levels"]]
+        assert len(lv) == len(stale_taus) * (1 + len(alternatives) if key == "05.v1.all-levels" else 1), key
+        vs = [x["verdict"] for x in lv]
         rule = "holds" if all(v == "holds" for v in vs) else "fails" if "fails" in vs else "inconclusive"
-        assert r["verdict"] == rule == claims.verdict(r["ci_low"], r["ci_high"], r["threshold"]), key
-assert len(R) == len(per_level) + 5
+        assert r["verdict"] == rule and r["level_verdicts"] == vs, key
+        assert all(r[f] == min(x[f] for x in lv) for f in ("statistic", "ci_low", "ci_high")), key
+        assert r["seeds"] == min(x["seeds"] for x in lv) and r["runs"] == sum(x["runs"] for x in lv), key
 assert quick or (len(seeds_p) >= 10 and len(seeds_o) >= 5 and steps >= 3 * epoch)

@@ -64,15 +64,15 @@ from stalenb import claims, speedup
 
 sn.plotting.set_style()
 workers = sn.paths.pick(list(range(1, max_workers + 1)), [1, 2, 4, 8, 12, 16, 24, 32])
-steps_ = sn.paths.pick(steps, 20)
-seed_list = list(range(sn.paths.pick(seeds, 3)))
+steps, seeds = sn.paths.pick((steps, seeds), (20, 3))  # quick mode shrinks the parameters in place
+seed_list = list(range(seeds))
 net = sn.models.build(model)
 dim = sum(p.numel() for p in net.parameters())
 timing = sn.timing.cluster(model, bandwidth=bandwidth, latency=latency, per_sample=per_sample)
-per_sample_ = timing.per_sample
+per_sample_s = timing.per_sample  # seconds per sample, resolved from `per_sample`
 ledger = claims.Ledger("07", source="CS744 poster Fig. 3 (docs/seeds/benefits-of-staleness-poster.md); "
                           "numbers: hwang595/ps_pytorch analysis/Speedup_Comparisons_LeNet.ipynb @ 9bf38e8")
-print(f"d = {dim:,} parameters; per-sample compute {1e3 * per_sample_:.4f} ms ({per_sample}); "
+print(f"d = {dim:,} parameters; per-sample compute {1e3 * per_sample_s:.4f} ms ({per_sample}); "
       f"slowdown {timing.slowdown}")
 
 # %% [markdown]
@@ -85,9 +85,9 @@ print(f"d = {dim:,} parameters; per-sample compute {1e3 * per_sample_:.4f} ms ({
 # (k = 1; late jobs are dropped, as in the published "fastest worker only" runs).
 
 # %%
-base = sn.Config(batch_size=batch_size, steps=steps_, timing=timing)
+base = sn.Config(batch_size=batch_size, steps=steps, timing=timing)
 push_dense, push_sparse = speedup.push_bytes(dim), speedup.push_bytes(dim, "topk", density)
-n_star = speedup.bend(per_sample_, batch_size, bandwidth, push_dense, 4 * dim)
+n_star = speedup.bend(per_sample_s, batch_size, bandwidth, push_dense, 4 * dim)
 print(f"push: dense {push_dense / 1e6:.2f} MB, top-k {100 * density:g}% {push_sparse / 1e3:.1f} kB; "
       f"pull {4 * dim / 1e6:.2f} MB; link {8 * bandwidth / 1e9:g} Gbit/s; bend n* = {n_star:.1f}")
 
@@ -119,7 +119,7 @@ sn.plotting.save_figure(fig, "07_speedup");
 # compute cost move the bend.
 
 # %%
-def explore(bandwidth_gbit=8 * bandwidth / 1e9, per_sample_ms=1e3 * per_sample_, slowdown_mean=timing.slowdown.mean,
+def explore(bandwidth_gbit=8 * bandwidth / 1e9, per_sample_ms=1e3 * per_sample_s, slowdown_mean=timing.slowdown.mean,
             density=density):
     t = sn.Timing(per_sample=per_sample_ms / 1e3, slowdown=sn.timing.ShiftedExponential(slowdown_mean),
                   latency=latency, bandwidth=bandwidth_gbit * 1e9 / 8)
@@ -165,8 +165,8 @@ published_shape = speedup.shape(pub[speedup.WAIT_ALL], pub[speedup.IDEAL])
 pd.concat([shapes.describe().loc[["mean", "min", "max"]], pd.DataFrame([published_shape], index=["published"])])
 
 # %%
-common = {"figures": ["07_speedup"], "runs": len(shapes), "seeds": len(shapes), "per_sample_ms": 1e3 * per_sample_,
-              "bandwidth": bandwidth, "slowdown_mean": timing.slowdown.mean}
+common = {"figures": ["07_speedup"], "runs": len(shapes), "seeds": len(shapes), "per_sample_ms": 1e3 * per_sample_s,
+          "bandwidth": bandwidth, "slowdown_mean": timing.slowdown.mean}
 octaves = np.abs(np.log2(shapes.n_peak / published_shape["n_peak"]))
 lo, hi = t_interval(octaves)
 ledger.record("07.speedup.peak-n", quote="the published LeNet speedup peaks at 16 workers and falls at 32",
@@ -181,9 +181,9 @@ ledger.record("07.speedup.drop-32-16", quote="speedup falls from 9.80 at 16 to 5
               ratio_sim=float(shapes.ratio_32_16.mean()), ratio_published=published_shape["ratio_32_16"], **common)
 lo, hi = t_interval(shapes.gap_growth)
 ledger.record("07.speedup.gap-grows", quote="the gap between fastest-worker and wait-for-all speedups grows with n",
-              test="simulated (S_fastest/S_wait − 1) at n = 32 minus at n = 2", statistic=float(shapes.gap_growth.mean()),
-              ci_low=lo, ci_high=hi, threshold=0.0, better="above", gap_growth_published=published_shape["gap_growth"],
-              **common)
+              test="simulated (S_fastest/S_wait − 1) at n = 32 minus at n = 2",
+              statistic=float(shapes.gap_growth.mean()), ci_low=lo, ci_high=hi, threshold=0.0, better="above",
+              gap_growth_published=published_shape["gap_growth"], **common)
 ledger.frame()
 
 # %% [markdown]
@@ -206,7 +206,7 @@ for pol in ("wait for half", "fastest only"):
     assert (wide[pol] >= wide["wait for all"] - 1e-9).all(), pol
 
 # %%
-slow_link = sn.Config(batch_size=batch_size, steps=steps_, timing=dataclasses.replace(timing, bandwidth=bandwidth / 20))
+slow_link = sn.Config(batch_size=batch_size, steps=steps, timing=dataclasses.replace(timing, bandwidth=bandwidth / 20))
 heavy = speedup.curve(slow_link, dim, [1, 2, 4, 8, 16, 32], ("wait for all", "fastest only"),
                       (("none", 1.0), ("topk", density)), seed_list)
 both = pd.concat([curves.assign(link="named"), heavy.assign(link="bandwidth / 20")])
@@ -220,18 +220,20 @@ self_lower = by_push.loc[comm, ("speedup_self", "topk")] < by_push.loc[comm, ("s
 print(f"relative to its own 1-worker time, compression looks worse in {int(self_lower.sum())} of them")
 
 # %%
-quiet = sn.Timing(per_sample=per_sample_, slowdown=sn.timing.NoSlowdown(), latency=latency, bandwidth=bandwidth)
+quiet = sn.Timing(per_sample=per_sample_s, slowdown=sn.timing.NoSlowdown(), latency=latency, bandwidth=bandwidth)
 for n in (1, 4, 32):
     cfg = speedup.wait_config(sn.Config(batch_size=batch_size, steps=3, timing=quiet), n, n)
     sim = speedup.round_durations(cfg, dim)
-    assert np.allclose(sim, speedup.model_time(n, per_sample_, batch_size, bandwidth, push_dense, 4 * dim, latency))
-share = curves[(curves.policy == "wait for all") & (curves.compressor == "none")].groupby("workers")["link_share"].mean()
+    assert np.allclose(sim, speedup.model_time(n, per_sample_s, batch_size, bandwidth, push_dense, 4 * dim, latency))
+share = curves[(curves.policy == "wait for all") & (curves.compressor == "none")]
+share = share.groupby("workers")["link_share"].mean()
 assert share.is_monotonic_increasing
 
 # %%
-assert len(seed_list) == sn.paths.pick(seeds, 3) and steps_ == sn.paths.pick(steps, 20)  # pre-registered sizes
-assert per_sample != "source" or per_sample_ == sn.timing.PER_SAMPLE[model]             # machine-independent
-for r in ledger.records.values():
-    assert np.isfinite([r["statistic"], r["ci_low"], r["ci_high"]]).all(), r["id"]
-    assert r["verdict"] == claims.verdict(r["ci_low"], r["ci_high"], r["threshold"], r["better"])
+assert (curves.groupby(["policy", "compressor", "workers"]).seed.nunique() == seeds).all()  # every point, every seed
+assert set(curves.workers) == set(workers) and len(shapes) == seeds                       # pre-registered sizes
+assert per_sample != "source" or per_sample_s == sn.timing.PER_SAMPLE[model]            # machine-independent
 assert set(ledger.records) == {"07.speedup.peak-n", "07.speedup.drop-32-16", "07.speedup.gap-grows"}
+for r in ledger.records.values():  # t-intervals over the seeds, centred on their mean
+    assert np.isfinite([r["statistic"], r["ci_low"], r["ci_high"]]).all(), r["id"]
+    assert r["ci_low"] <= r["statistic"] <= r["ci_high"] and r["seeds"] == r["runs"] == seeds, r["id"]

@@ -16,8 +16,8 @@ The package has one folder per concern:
   ``stalenb.timing``, …: the names of the design's public API), which are the same module objects;
 - ``stalenb/distributed/`` — the real driver on torch.distributed;
 - ``stalenb/repro/`` — the machinery behind the make targets (notebook runner, report, benchmark);
-- top level — what the notebooks use: theory, rates, speedup, experiments, backup, tuning, claims,
-  plotting, widgets, and the results cache, paths and atomic files.
+- top level — what the notebooks use: theory, rates, speedup, experiments, backup, tuning, claims
+  and stats, plotting, widgets, and the results cache, paths and atomic files.
 """
 
 __version__ = "0.1.0"
@@ -46,7 +46,7 @@ for _name in SIMULATOR:
 __all__ = [
     "Config", "Run", "run", "simulate", "Server", "NeuralNet", "Quadratic", "Timing",
     "Constant", "Uniform", "Geometric", "backup", "claims", "compress", "data", "experiments", "models",
-    "objectives", "paths", "plotting", "rates", "rules", "speedup", "staleness", "theory", "timing", "tuning",
+    "objectives", "paths", "plotting", "rates", "rules", "speedup", "staleness", "stats", "theory", "timing", "tuning",
     "widgets",
     "__version__",
 ]
@@ -55,7 +55,7 @@ __all__ = [
 # Loaded on first attribute access: they pull in seaborn, ipywidgets or scipy.stats (seconds at
 # import, and every torch.distributed rank imports stalenb). Any other submodule (``sn.tuning``,
 # ``sn.distributed``, ...) loads the same way.
-LAZY = ("backup", "experiments", "plotting", "speedup", "widgets")
+LAZY = ("backup", "experiments", "plotting", "speedup", "stats", "widgets")
 
 
 def __getattr__(name):

@@ -1,6 +1,8 @@
 """The claims ledger: one record per claim a notebook tests, with a three-valued verdict.
 
-A notebook creates one :class:`Ledger` and calls :meth:`Ledger.record` once per claim it tests;
+A notebook creates one :class:`Ledger` and calls :meth:`Ledger.record` once per claim it tests
+(:meth:`Ledger.record_difference` for a paired comparison of two arms, from
+:func:`stalenb.stats.paired_difference`; the statistics behind the intervals are in :mod:`stalenb.stats`);
 every call rewrites the notebook's ledger file (``build/claims/<profile>/<NN>.json``) atomically.
 ``python -m stalenb.repro.reproduce`` merges the files of the notebooks it ran into
 ``figures/claims.json`` (quick profile: ``build/quick/figures/claims.json``) with :func:`collect`,
@@ -142,6 +144,24 @@ class Ledger:
         self.records[id] = _clean(rec)
         self.save()
         return self.records[id]
+
+    def record_difference(self, id: str, diff: dict, *, quote: str, test: str, threshold: float,
+                          better: str = "above", **extra) -> dict:
+        """Record a paired comparison: ``diff`` is a :func:`stalenb.stats.paired_difference` result
+        (or its :func:`stalenb.stats.as_ratio`), whose ``diff``, ``ci_low`` and ``ci_high`` become the
+        statistic and its interval, and whose ``n`` pairs give ``seeds = n`` and ``runs = 2 n`` (one
+        run per arm and seed). ``**extra`` goes to :meth:`record` (``margin``, ``figures``, …).
+        """
+        missing = sorted({"diff", "ci_low", "ci_high", "n"} - set(diff))
+        if missing:
+            raise ValueError(f"diff must be a paired difference (stalenb.stats.paired_difference); lacks {missing}")
+        clash = sorted({"statistic", "ci_low", "ci_high", "runs", "seeds"} & set(extra))
+        if clash:
+            raise ValueError(f"{clash} come from the paired difference; do not pass them")
+        n = int(diff["n"])
+        return self.record(id, quote=quote, test=test, statistic=diff["diff"], ci_low=diff["ci_low"],
+                           ci_high=diff["ci_high"], threshold=threshold, better=better, runs=2 * n, seeds=n,
+                           **extra)
 
     def save(self) -> Path:
         """Write this notebook's records (sorted by id) atomically."""

@@ -1,24 +1,20 @@
-"""Grids of runs, aggregation over seeds, and verdicts with confidence intervals (notebooks 05–06).
+"""Grids of runs and the generic tables of their histories (notebooks 05–06).
 
 An *experiment* is a list of ``(labels, config)`` pairs: ``labels`` is a dict of the grid
 coordinates (``{"method": "vanilla", "tau": 8, "seed": 0}``) that become columns of the tidy
 result frames. :func:`product` builds such a list from named axes, :func:`run_all` runs it through
 :func:`stalenb.run` (so every run is cached on disk by its config; with ``jobs > 1`` on loky's
 reusable pool of worker processes, :func:`pool`, fed longest run first,
-:func:`estimated_cost`), and the remaining functions turn the histories into tables:
+:func:`estimated_cost`), and two generic tables read the histories:
 
 - :func:`final` — the final value of a metric per run (mean of the last evaluation rows);
-- :func:`summarize` — mean, std and a 95 % t-interval over seeds;
-- :func:`paired_difference` — method a − method b, paired on the same seed (same initial model,
-  same mini-batches, same delays: common random numbers) and condition, with a 95 % t-interval;
-- :func:`verdict` — "holds" / "does not hold" for a claim of improvement or of non-inferiority;
 - :func:`time_to_accuracy` — first simulated time (or step) at which a run reaches a target.
 
-Method sets of the two sources live here too: :func:`sparsification_methods` (paper 1's
-sparsifiers and the staleness remedies it compares against, ``docs/research.md`` §3) and
-:func:`backup_arms` (sync, k-of-n drop / reuse, async; the poster's experiment) with
-:func:`schedule_until` / :func:`at_horizon` (runs cut at a simulated-time horizon, gradient mass per
-update) and :func:`value_at` (a metric at fixed simulated times).
+Paper 1's method set is :func:`sparsification_methods` (its sparsifiers and the staleness remedies
+it compares against, ``docs/research.md`` §3). The statistics on top of the tables (paired
+differences, t-intervals, intersection–union) are in :mod:`stalenb.stats`, beside the ledger
+(:mod:`stalenb.claims`); notebook 06's equal-time protocol (backup-worker arms, simulated-time
+horizons, values at fixed times) is :mod:`stalenb.backup`.
 """
 
 from __future__ import annotations
@@ -31,7 +27,6 @@ import os
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from tqdm.auto import tqdm
 
 from .sim.config import Config
@@ -213,8 +208,8 @@ def _run_one(config: Config, cache_dir: str | None = None, data_dir: str | None 
 
 #: Estimated milliseconds per training sample (forward + backward, one thread) by model, and per
 #: gradient whatever its batch (Python, bookkeeping, the server step); evaluation is a forward
-#: pass, a third of a training sample. Rough values measured here with ``python -m stalenb.repro.bench``'s
-#: thread setting; only their ratios matter (they order the runs, nothing else).
+#: pass, a third of a training sample. Rough one-thread magnitudes (``python -m stalenb.repro.bench``
+#: measures the real ones on a machine); only their ratios matter (they order the runs, nothing else).
 SAMPLE_MS = {"lenet": 0.7, "lenet5": 0.2, "mlp": 0.2}
 GRADIENT_MS = 4.0
 
@@ -360,68 +355,6 @@ def final(history: pd.DataFrame, by, metric: str = "test_acc", tail: int = 1) ->
     return out.reset_index()
 
 
-def ci95(values) -> tuple[float, float, float, int]:
-    """(mean, half-width of the 95 % t-interval, std, n) of ``values`` (NaN half-width for n < 2)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    n = len(v)
-    if n == 0:
-        return math.nan, math.nan, math.nan, 0
-    mean = float(v.mean())
-    if n < 2:
-        return mean, math.nan, math.nan, n
-    sd = float(v.std(ddof=1))
-    return mean, float(stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)), sd, n
-
-
-def summarize(table: pd.DataFrame, by, metric: str = "test_acc") -> pd.DataFrame:
-    """Mean, std, n and 95 % interval of ``metric`` over the rows of each ``by`` group (the seeds)."""
-    rows = []
-    for key, grp in table.groupby(list(by), sort=False):
-        mean, half, sd, n = ci95(grp[metric])
-        key = key if isinstance(key, tuple) else (key,)
-        rows.append({**dict(zip(by, key)), "mean": mean, "std": sd, "n": n,
-                     "ci_low": mean - half, "ci_high": mean + half})
-    return pd.DataFrame(rows)
-
-
-def paired_difference(table: pd.DataFrame, a: str, b: str, *, column: str = "method",
-                      pair_on=("tau", "seed"), metric: str = "test_acc") -> dict:
-    """``metric`` of ``a`` minus that of ``b``, paired on the ``pair_on`` columns, with a 95 % t-interval.
-
-    Returns a dict with ``a``, ``b``, ``diff`` (mean of the paired differences), ``ci_low``,
-    ``ci_high``, ``n`` (pairs) and ``p`` (two-sided paired t-test; NaN for fewer than 2 pairs).
-    """
-    pair_on = list(pair_on)
-    left = table[table[column] == a].set_index(pair_on)[metric]
-    right = table[table[column] == b].set_index(pair_on)[metric]
-    if left.empty or right.empty:
-        missing = a if left.empty else b
-        raise ValueError(f"{column}={missing!r} has no rows; available: {sorted(table[column].unique())}")
-    d = (left - right).dropna()
-    mean, half, _, n = ci95(d)
-    p = float(stats.ttest_1samp(d, 0.0).pvalue) if n >= 2 and d.std() > 0 else math.nan
-    return {"a": a, "b": b, "diff": mean, "ci_low": mean - half, "ci_high": mean + half, "n": n, "p": p}
-
-
-def verdict(diff: dict, claim: str, margin: float = 0.01) -> str:
-    """Three-valued verdict (:func:`stalenb.claims.verdict`) of a paired difference a − b.
-
-    - ``"improves"``: a is better than b — the threshold is 0;
-    - ``"does not harm"``: a is not worse than b by more than ``margin`` (non-inferiority) — the
-      threshold is −margin.
-
-    ``"holds"`` when the whole 95 % interval is above the threshold, ``"fails"`` when it is wholly
-    below, ``"inconclusive"`` otherwise (also with fewer than 2 pairs: no interval).
-    """
-    from .claims import verdict as three_valued
-
-    if claim not in ("improves", "does not harm"):
-        raise ValueError(f"claim must be 'improves' or 'does not harm', got {claim!r}")
-    bound = 0.0 if claim == "improves" else -abs(margin)
-    return three_valued(diff["ci_low"], diff["ci_high"], bound, "above")
-
-
 def time_to_accuracy(history: pd.DataFrame, by, target: float, x: str = "sim_time") -> pd.DataFrame:
     """Per run: the first ``x`` (``sim_time``, ``step`` or ``samples``) at which ``test_acc`` ≥ target
     (NaN when never reached or the run diverged first)."""
@@ -430,214 +363,4 @@ def time_to_accuracy(history: pd.DataFrame, by, target: float, x: str = "sim_tim
         hit = grp[(grp["test_acc"] >= target) & ~grp["diverged"]]
         key = key if isinstance(key, tuple) else (key,)
         rows.append({**dict(zip(by, key)), x: float(hit[x].iloc[0]) if len(hit) else math.nan})
-    return pd.DataFrame(rows)
-
-
-def stale_weight(stale_mass: float, workers: int, k: int) -> float:
-    """Lag weight w that gives the late gradients of a k-of-n reuse round a total weight of about
-    ``stale_mass`` times the fresh ones: w = c · k / (n − k).
-
-    Up to n − k late gradients arrive per round, each weighted w / k against the k fresh ones
-    (weight 1 / k each), so their total relative weight is at most w (n − k) / k = c. This is the
-    lag-indexed reading of the poster's condition Σ_{j≥1} β_j ≤ (a / 2b) β_0 (``docs/research.md`` §2):
-    the stale gradients together weigh at most a fixed fraction of the fresh one.
-    """
-    if not workers > k >= 1:
-        raise ValueError(f"need workers > k >= 1 for late gradients, got workers={workers}, k={k}")
-    if not stale_mass >= 0:
-        raise ValueError(f"stale_mass must be >= 0, got {stale_mass!r}")
-    return float(stale_mass) * k / (workers - k)
-
-
-# -- notebook 06: k-of-n backup workers at equal simulated time ----------------------------------------
-def backup_arms(base: Config, pairs, stale_mass: float = 0.5, asynchronous: bool = True) -> dict:
-    """The poster's protocols for each (n, k) of ``pairs`` as ``{arm: (labels, config)}``.
-
-    Per n: ``sync`` (wait for all n) and, if ``asynchronous``, ``async`` (each gradient of B / n
-    samples applied on arrival); per (n, k) with k < n: ``drop`` (k-of-n, late jobs cancelled; backup
-    workers, Chen et al. 2016) and ``reuse`` (late gradients cached and applied in the next update,
-    each with lag weight w = :func:`stale_weight` (``stale_mass``, n, k); ``docs/research.md`` §2).
-    Arm names read ``"reuse n=8 k=2"``; labels are ``arm``, ``family``, ``n``, ``k`` (k = n for
-    sync, 1 for async) and ``c`` (the reuse weight, NaN elsewhere). ``base.batch_size`` is the
-    global batch B.
-
-    Example:
-        >>> arms = backup_arms(Config(batch_size=256), [(8, 2)])
-        >>> sorted(arms), arms["reuse n=8 k=2"][1].lag_weights
-        (['async n=8', 'drop n=8 k=2', 'reuse n=8 k=2', 'sync n=8'], (0.16666666666666666,))
-    """
-    out = {}
-    for n, k in pairs:
-        n, k = int(n), int(k)
-        if not 1 <= k < n:
-            raise ValueError(f"need 1 <= k < n for k-of-n, got (n, k) = ({n}, {k})")
-        arms = [("sync", n, {"protocol": "sync", "workers": n}, math.nan),
-                ("drop", k, {"protocol": "k-of-n", "workers": n, "k": k, "late": "drop"}, math.nan),
-                ("reuse", k, {"protocol": "k-of-n", "workers": n, "k": k, "late": "reuse",
-                              "lag_weights": (stale_weight(stale_mass, n, k),)}, float(stale_mass))]
-        if asynchronous:
-            arms.append(("async", 1, {"protocol": "async", "workers": n, "batch_size": base.batch_size // n}, math.nan))
-        for family, kk, changes, c in arms:
-            name = f"{family} n={n}" + (f" k={kk}" if family in ("drop", "reuse") else "")
-            out[name] = ({"arm": name, "family": family, "n": n, "k": kk, "c": c}, base.replace(**changes))
-    return out
-
-
-# -- fair-comparison helpers (notebook 05) ------------------------------------------------------------
-def best_checkpoint(history: pd.DataFrame, by, select: str = "val_acc", report: str = "test_acc") -> pd.DataFrame:
-    """Per run: ``report`` at the evaluation row where ``select`` is largest (early stopping on the
-    validation split; the test digits never choose the checkpoint). Ties go to the earliest row;
-    rows with a NaN ``select`` (a diverged last row) are never chosen unless all are NaN.
-
-    Example:
-        >>> h = pd.DataFrame({"run": ["a"] * 3, "val_acc": [0.5, 0.9, 0.8], "test_acc": [0.4, 0.85, 0.9]})
-        >>> best_checkpoint(h, ["run"]).test_acc.item()
-        0.85
-    """
-    rows = []
-    for key, grp in history.groupby(list(by), sort=False):
-        sel = grp[select].to_numpy(dtype=float)
-        i = int(np.nanargmax(sel)) if np.isfinite(sel).any() else len(sel) - 1
-        key = key if isinstance(key, tuple) else (key,)
-        rows.append({**dict(zip(by, key)), report: float(grp[report].iloc[i]), select: float(sel[i])})
-    return pd.DataFrame(rows)
-
-
-def binomial_margin(accuracy: float, n: int, multiple: float = 2.0) -> float:
-    """``multiple`` standard errors of an accuracy measured on ``n`` test digits:
-    ``multiple · sqrt(p (1 − p) / n)`` — a non-inferiority margin tied to what the test set can resolve.
-
-    Example:
-        >>> round(binomial_margin(0.97, 2000), 5)
-        0.00763
-    """
-    if not 0 < accuracy < 1 or int(n) < 1 or not multiple > 0:
-        raise ValueError(f"need 0 < accuracy < 1, n >= 1, multiple > 0; got {accuracy}, {n}, {multiple}")
-    return float(multiple * math.sqrt(accuracy * (1 - accuracy) / int(n)))
-
-
-def intersection_union(statistics, lows, highs) -> tuple[float, float, float]:
-    """One interval for "the claim holds at every level" (an intersection–union test).
-
-    The claim holds everywhere iff the smallest per-level effect clears the threshold. With each
-    level's interval ``[low_i, high_i]``, returns ``(min statistic, min low, min high)``: against a
-    threshold with ``better="above"`` its verdict is *holds* iff every level holds (min low above),
-    *fails* iff some level fails (its high, hence min high, below), else *inconclusive*. No
-    multiplicity correction is needed for *holds* (Berger 1982: each level tested at 5 % gives a
-    5 % test of the intersection).
-
-    Example:
-        >>> intersection_union([0.02, 0.01], [0.01, -0.01], [0.03, 0.03])
-        (0.01, -0.01, 0.03)
-    """
-    s, lo, hi = (np.asarray(v, dtype=float) for v in (statistics, lows, highs))
-    if not len(s) or not len(s) == len(lo) == len(hi):
-        raise ValueError("need one statistic, low and high per level (at least one level)")
-    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
-        return float(np.min(s)), math.nan, math.nan
-    return float(np.min(s)), float(np.min(lo)), float(np.min(hi))
-
-
-def censored_median(values, limit: float) -> float:
-    """Median of times-to-target where NaN means "not reached by ``limit``" (right-censored).
-
-    Censored runs count as later than every observed time; the median is ``inf`` when half or more
-    of the runs never reached the target.
-
-    Example:
-        >>> censored_median([100, 200, float("nan")], 660)
-        200.0
-        >>> censored_median([100, float("nan"), float("nan")], 660)
-        inf
-    """
-    v = np.asarray(values, dtype=float)
-    if not len(v):
-        return math.nan
-    v = np.where(np.isfinite(v) & (v <= limit), v, np.inf)
-    v.sort()
-    n = len(v)
-    mid = v[(n - 1) // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
-    return float(mid)
-
-
-# -- notebook 06: simulated-time horizons, values at times, crossing times -------------------------
-def schedule_until(config: Config, dim: int, horizon: float) -> pd.DataFrame:
-    """The updates of ``config``'s schedule completed by simulated time ``horizon`` (no training).
-
-    Columns: ``step``, ``time`` and ``mass`` = Σ_i w(lag_i) / K, the gradient mass of the update (its
-    step length relative to one averaged fresh gradient; 1 for sync, drop and async; above 1 for
-    reuse, whose late gradients add to the k fresh ones). ``dim`` is the model's parameter count
-    (dense pushes and pulls of 4·d bytes). ``config.steps`` is ignored: the schedule runs to ``horizon``.
-    """
-    from .sim.compress import Compressor
-    from .sim.schedule import Schedule
-
-    cfg = config.replace(steps=10**9)
-    sched = Schedule(cfg, Compressor(cfg.compressor, cfg.density, int(dim)).push_bytes, 4 * int(dim),
-                     np.random.default_rng(cfg.seed))
-    rows = []
-    for u in sched:
-        if u.time > horizon:
-            break
-        rows.append((u.step, u.time, sum(cfg.lag_weight(u.step - p.version) for p in u.pushes) / cfg.k_eff))
-    return pd.DataFrame(rows, columns=["step", "time", "mass"])
-
-
-def at_horizon(config: Config, dim: int, horizon: float, evals: int) -> Config:
-    """``config`` running exactly the updates completed by simulated time ``horizon`` (at least one),
-    evaluated about ``evals`` times (every ⌈steps / evals⌉ updates, and at the end)."""
-    steps = max(1, len(schedule_until(config, dim, horizon)))
-    return config.replace(steps=steps, eval_every=max(1, math.ceil(steps / int(evals))))
-
-
-def value_at(history: pd.DataFrame, by, points, x: str = "sim_time", metric: str = "test_acc",
-             interpolate: bool = False) -> pd.DataFrame:
-    """Per run (``by``) and point p of ``points``: ``metric`` at ``x`` = p.
-
-    By default the value of the last evaluation with ``x`` ≤ p (what the system holds at simulated time
-    or update p; NaN before the first evaluation); with ``interpolate``, linear between the two
-    evaluations around p (constant past the last one). A diverged run keeps the value of its last
-    evaluation (the broken model's; a non-finite value counts as 0). Columns: ``by``, ``at``, ``metric``.
-
-    Example:
-        >>> h = pd.DataFrame({"run": 0, "step": [0, 1, 2], "sim_time": [0.0, 1.0, 2.0], "test_acc": [0.1, 0.5, 0.9]})
-        >>> value_at(h, ["run"], [1.5]).test_acc.item(), value_at(h, ["run"], [1.5], interpolate=True).test_acc.item()
-        (0.5, 0.7)
-    """
-    rows = []
-    for key, grp in history.sort_values(["step"]).groupby(list(by), sort=False):
-        key = key if isinstance(key, tuple) else (key,)
-        xs, vals = grp[x].to_numpy(dtype=float), np.nan_to_num(grp[metric].to_numpy(dtype=float), nan=0.0)
-        for p in points:
-            i = np.searchsorted(xs, p, side="right") - 1
-            v = float(np.interp(p, xs, vals)) if interpolate else (float(vals[i]) if i >= 0 else math.nan)
-            rows.append({**dict(zip(by, key)), "at": p, metric: v})
-    return pd.DataFrame(rows)
-
-
-def crossing_time(history: pd.DataFrame, by, target: float, horizon=None, metric: str = "test_acc",
-                  x: str = "sim_time") -> pd.DataFrame:
-    """Per run: when ``metric`` first reaches ``target``, linear between the evaluation below and the
-    first one at or above it (the evaluations are sparse; :func:`time_to_accuracy` reports the
-    evaluation's own time instead). Runs that never reach it (or diverge first) are *censored*:
-    ``reached`` False and the time set to ``horizon`` (a number, or a dict keyed by the first column
-    of ``by``), or NaN without one. Columns: ``by``, ``x``, ``reached``.
-
-    Example:
-        >>> h = pd.DataFrame({"run": 0, "step": [0, 1, 2], "sim_time": [0.0, 1.0, 2.0], "test_acc": [0.1, 0.5, 0.9],
-        ...                   "diverged": False})
-        >>> crossing_time(h, ["run"], 0.7)[["sim_time", "reached"]].to_dict("records")
-        [{'sim_time': 1.5, 'reached': True}]
-    """
-    rows = []
-    for key, grp in history.sort_values("step").groupby(list(by), sort=False):
-        key = key if isinstance(key, tuple) else (key,)
-        xs, vals = grp[x].to_numpy(dtype=float), grp[metric].to_numpy(dtype=float)
-        ok = np.flatnonzero((vals >= target) & ~grp["diverged"].to_numpy(dtype=bool))
-        if len(ok):
-            i = int(ok[0])
-            t = xs[i] if i == 0 else xs[i - 1] + (target - vals[i - 1]) / (vals[i] - vals[i - 1]) * (xs[i] - xs[i - 1])
-        else:
-            t = horizon.get(key[0], math.nan) if isinstance(horizon, dict) else (math.nan if horizon is None else horizon)
-        rows.append({**dict(zip(by, key)), x: float(t), "reached": bool(len(ok))})
     return pd.DataFrame(rows)

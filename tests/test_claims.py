@@ -1,10 +1,15 @@
-"""The claims ledger: three-valued verdicts, stable files, the README table generated from it."""
+"""The claims ledger (three-valued verdicts, stable files, paired differences recorded, the README table
+generated from it) and the statistics behind its intervals (``stalenb.stats``), against hand-computed values."""
 
 import json
+import math
 
+import numpy as np
+import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
-from stalenb import claims
+from stalenb import claims, stats
 
 
 @pytest.mark.parametrize("low, high, t, better, want", [
@@ -73,3 +78,107 @@ def test_readme_block_is_generated_and_checked(tmp_path, monkeypatch):
     assert "**inconclusive**" in block and "figures/05_x.png" in block and "a \\| b" in block
     assert readme.read_text().startswith("intro\n") and readme.read_text().endswith("rest\n")
     assert not claims.update_readme(readme, [rec])  # idempotent
+
+
+def test_record_difference_fills_the_interval_and_the_counts(tmp_path, monkeypatch):
+    led = _ledger(tmp_path, monkeypatch)
+    d = stats.paired_difference(_table([0.01, 0.02, 0.03, 0.02]), "a", "b")
+    rec = led.record_difference("05.a-vs-b", d, quote="q", test="t", threshold=0.0, margin=0.01, lr=0.1)
+    want = tuple(float(f"{d[k]:.6g}") for k in ("diff", "ci_low", "ci_high"))  # the ledger keeps 6 digits
+    assert (rec["statistic"], rec["ci_low"], rec["ci_high"]) == want
+    assert (rec["seeds"], rec["runs"], rec["margin"], rec["lr"], rec["verdict"]) == (4, 8, 0.01, 0.1, "holds")
+    ratio = led.record_difference("05.ratio", stats.as_ratio(d), quote="q", test="t", threshold=1.0, better="below")
+    assert ratio["statistic"] == pytest.approx(math.exp(d["diff"]), rel=1e-5) and ratio["verdict"] == "fails"
+    with pytest.raises(ValueError, match="lacks"):
+        led.record_difference("05.x", {"diff": 0.1}, quote="q", test="t", threshold=0.0)
+    with pytest.raises(ValueError, match="come from the paired difference"):
+        led.record_difference("05.x", d, quote="q", test="t", threshold=0.0, seeds=3)
+
+
+# -- the statistics ----------------------------------------------------------------------------------
+def test_ci95_by_hand():
+    mean, half, sd, n = stats.ci95([1.0, 2.0, 3.0, float("nan")])
+    assert (mean, sd, n) == (2.0, 1.0, 3)
+    assert half == pytest.approx(4.302652729911275 / math.sqrt(3))
+    assert math.isnan(stats.ci95([1.0])[1]) and stats.ci95([])[3] == 0
+
+
+def _table(diffs, base=0.9):
+    rows = []
+    for i, d in enumerate(diffs):
+        rows.append({"method": "b", "seed": i, "test_acc": base})
+        rows.append({"method": "a", "seed": i, "test_acc": base + d})
+    return pd.DataFrame(rows)
+
+
+def test_paired_difference_by_hand_and_its_intervals_verdicts():
+    d = stats.paired_difference(_table([0.01, 0.02, 0.03, 0.02]), "a", "b")  # no tau column: paired on seed
+    assert d["diff"] == pytest.approx(0.02) and d["n"] == 4
+    half = scipy_stats.t.ppf(0.975, 3) * np.std([0.01, 0.02, 0.03, 0.02], ddof=1) / 2
+    assert (d["ci_low"], d["ci_high"]) == (pytest.approx(0.02 - half), pytest.approx(0.02 + half))
+    assert d["p"] == pytest.approx(scipy_stats.ttest_1samp([0.01, 0.02, 0.03, 0.02], 0.0).pvalue)
+    assert claims.verdict(d["ci_low"], d["ci_high"], 0.0) == "holds"
+    flat = stats.paired_difference(_table([0.001, -0.002, 0.0, 0.002, -0.001, 0.0]), "a", "b")
+    assert claims.verdict(flat["ci_low"], flat["ci_high"], 0.0) == "inconclusive"  # straddles 0
+    assert claims.verdict(flat["ci_low"], flat["ci_high"], -0.01) == "holds"  # non-inferior by a margin 0.01
+    worse = stats.paired_difference(_table([-0.05, -0.04, -0.06]), "a", "b")
+    assert claims.verdict(worse["ci_low"], worse["ci_high"], -0.01) == "fails"  # wholly below -margin
+    one = stats.paired_difference(_table([0.1]), "a", "b")
+    assert one["n"] == 1 and math.isnan(one["ci_low"]) and math.isnan(one["p"])
+
+
+def test_paired_difference_pairs_on_the_named_columns_only():
+    table = pd.concat([_table([0.01, 0.03]).assign(tau=0), _table([0.05, 0.07]).assign(tau=8)])
+    d = stats.paired_difference(table, "a", "b", pair_on=("tau", "seed"))
+    assert d["n"] == 4 and d["diff"] == pytest.approx(0.04)
+    missing = table[~((table.method == "a") & (table.seed == 1) & (table.tau == 8))]  # one pair incomplete
+    assert stats.paired_difference(missing, "a", "b", pair_on=("tau", "seed"))["n"] == 3
+
+
+def test_paired_difference_errors_name_what_is_wrong():
+    with pytest.raises(ValueError, match=r"needs the column\(s\) \['tau'\]"):
+        stats.paired_difference(_table([0.1, 0.2]), "a", "b", pair_on=("tau", "seed"))
+    with pytest.raises(ValueError, match=r"\['accuracy'\]"):
+        stats.paired_difference(_table([0.1, 0.2]), "a", "b", metric="accuracy")
+    with pytest.raises(ValueError, match="'c' has no rows"):
+        stats.paired_difference(_table([0.1]), "c", "b")
+    twice = pd.concat([_table([0.1, 0.2]).assign(tau=0), _table([0.1, 0.2]).assign(tau=8)])
+    with pytest.raises(ValueError, match="several rows"):  # two conditions per seed: pairing ambiguous
+        stats.paired_difference(twice, "a", "b")
+
+
+def test_best_checkpoint_picks_the_validation_maximum_not_the_test_one():
+    h = pd.DataFrame({"run": ["a"] * 4 + ["b"] * 3,
+                      "val_acc": [0.2, 0.9, 0.9, 0.7, 0.5, 0.6, np.nan],
+                      "test_acc": [0.1, 0.8, 0.95, 0.99, 0.4, 0.55, 0.1]})
+    b = stats.best_checkpoint(h, ["run"]).set_index("run")
+    assert b.loc["a", "test_acc"] == 0.8  # first of the tied validation maxima, not the test maximum 0.99
+    assert b.loc["b", "test_acc"] == 0.55 and b.loc["b", "val_acc"] == 0.6  # NaN (diverged) row skipped
+
+
+def test_binomial_margin_by_hand():
+    assert stats.binomial_margin(0.97, 2000) == pytest.approx(2 * math.sqrt(0.97 * 0.03 / 2000))
+    assert stats.binomial_margin(0.5, 100, 1.0) == pytest.approx(0.05)
+    with pytest.raises(ValueError):
+        stats.binomial_margin(1.0, 100)
+
+
+def test_intersection_union_verdicts_follow_the_rule():
+    all_hold = stats.intersection_union([0.03, 0.02], [0.01, 0.005], [0.05, 0.04])
+    one_fails = stats.intersection_union([0.03, -0.02], [0.01, -0.03], [0.05, -0.01])
+    one_open = stats.intersection_union([0.03, 0.01], [0.01, -0.01], [0.05, 0.03])
+    assert claims.verdict(*all_hold[1:], threshold=0.0) == "holds"
+    assert claims.verdict(*one_fails[1:], threshold=0.0) == "fails"
+    assert claims.verdict(*one_open[1:], threshold=0.0) == "inconclusive"
+    assert one_fails == (-0.02, -0.03, -0.01)
+    assert math.isnan(stats.intersection_union([0.1], [math.nan], [0.2])[1])
+    with pytest.raises(ValueError):
+        stats.intersection_union([0.1, 0.2], [0.0], [0.3])
+
+
+def test_censored_median_counts_unreached_runs_as_late():
+    assert stats.censored_median([300, 100, 200], 660) == 200.0
+    assert stats.censored_median([100, 200, math.nan, math.nan], 660) == math.inf
+    assert stats.censored_median([100, 200, 300, math.nan], 660) == 250.0
+    assert stats.censored_median([100, 900, 50], 660) == 100.0  # beyond the limit = censored
+    assert math.isnan(stats.censored_median([], 660))
