@@ -445,7 +445,7 @@ for t in stale_taus:
     s = one[(one.tau == t) & (one.step >= t)].staleness.to_numpy()
     p = scipy.stats.chisquare(np.bincount(s, minlength=t + 1), len(s) * sn.Uniform(t).pmf()).pvalue
     print(f"τ_max = {t}: {len(s)} draws, mean {s.mean():.2f} (expected {t / 2:.1f}), χ² p = {p:.3f}")
-    assert s.max() <= t and p > 1e-3
+    assert s.max() <= t and p > 1e-6  # P(fail) about 4e-6 per level for uniform draws (2e6 simulated)
 emerg = ex.run_all([({}, config(model, 0, "vanilla", lr_prac, n=sn.paths.pick(200, 60), every=200, size=200)
                          .replace(staleness=None, workers=timing_workers))], progress=False).updates
 emerg = emerg[emerg.step >= timing_workers].staleness

@@ -171,14 +171,16 @@ pd.DataFrame(gaps).T[["mean_measured", "mean_simulated", "diff", "abs_diff_ci", 
 for name, g in gaps.items():
     tag, figure = name.split()[-1], "08_staleness_" + name.split()[-1]
     what = (f"staleness of the applied gradients of one real {name} run (1 server + {workers} workers) and of its "
-            f"simulated twin (timing fitted to the run); 95 % block-bootstrap interval, {block}-step blocks")
+            f"simulated twin (timing fitted to the run); block bootstrap of {block}-step blocks")
     common = dict(quote="measured staleness histogram vs the simulated one", figures=[figure], runs=2, seeds=1,
                   gradients_measured=g["gradients"][0], gradients_simulated=g["gradients"][1], block=block)
-    ledger.record(f"08.staleness-mean.{tag}", test="|mean measured − mean simulated| " + what,
+    ledger.record(f"08.staleness-mean.{tag}", test="|mean measured − mean simulated| " + what + "; 95 % normal "
+                  "interval of the signed difference (bootstrap SE) mapped through |·| (below = equivalence, TOST)",
                   statistic=g["abs_diff"], ci_low=g["abs_diff_ci"][0], ci_high=g["abs_diff_ci"][1],
                   threshold=mean_tolerance, better="below", mean_measured=g["mean_measured"],
                   mean_simulated=g["mean_simulated"], diff=g["diff"], **common)
-    ledger.record(f"08.staleness-tv.{tag}", test="total-variation distance between the distributions of the " + what,
+    ledger.record(f"08.staleness-tv.{tag}", test="total-variation distance between the distributions of the " + what
+                  + "; 95 % percentile interval of the plug-in TV (biased up: conservative for below)",
                   statistic=g["tv"], ci_low=g["tv_ci"][0], ci_high=g["tv_ci"][1], threshold=tv_tolerance,
                   better="below", **common)
 ledger.frame()
