@@ -161,7 +161,7 @@ def load(k: str):
             frames = {}
             for name in names:
                 cols = json.loads(bytes(z[f"{name}/__columns__"]).decode())
-                frames[name] = pd.DataFrame({c: z[f"{name}/{c}"] for c in cols}, columns=cols)
+                frames[name] = pd.DataFrame({col: z[f"{name}/{col}"] for col in cols}, columns=cols)
         return frames, meta
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError):
         target.unlink(missing_ok=True)

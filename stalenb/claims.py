@@ -173,7 +173,7 @@ class Ledger:
         import pandas as pd
 
         cols = ["id", "statistic", "ci_low", "ci_high", "threshold", "better", "verdict"]
-        return pd.DataFrame([{c: r[c] for c in cols} for r in self.records.values()], columns=cols)
+        return pd.DataFrame([{col: r[col] for col in cols} for r in self.records.values()], columns=cols)
 
 
 def write(path, records) -> None:

@@ -59,7 +59,7 @@ def paired_difference(table: pd.DataFrame, a: str, b: str, *, column: str = "met
         ValueError: a column is missing, ``a`` or ``b`` has no rows, or a pair is not unique.
     """
     pair_on = list(pair_on)
-    missing = [c for c in dict.fromkeys([column, metric, *pair_on]) if c not in table.columns]
+    missing = [col for col in dict.fromkeys([column, metric, *pair_on]) if col not in table.columns]
     if missing:
         raise ValueError(f"paired_difference needs the column(s) {missing}; the table has {list(table.columns)}")
     sides = []

@@ -103,8 +103,8 @@ class EngineSide:
 
     def block(self, n: int, warm: int) -> list[float]:
         stamps = []
-        c = self.case.config.replace(steps=warm + n + 1)
-        run(c, problem=self.problem, cache=False, progress=False,
+        cfg = self.case.config.replace(steps=warm + n + 1)
+        run(cfg, problem=self.problem, cache=False, progress=False,
             callback=lambda step, x: stamps.append(time.perf_counter()))
         gaps = [b - a for a, b in zip(stamps, stamps[1:])]
         return gaps[warm:]
@@ -120,13 +120,13 @@ class PlainSide:
     """
 
     def __init__(self, case: Case, X, y):
-        c = case.config
-        self.model = models.build(c.model, c.seed)
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=c.lr)
+        cfg = case.config
+        self.model = models.build(cfg.model, cfg.seed)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr)
         self.X, self.y = X, y
-        self.stream = data.BatchStream(len(y), c.seed)
-        self.batch = c.batch_size
-        self.split = c.workers if case.baseline == "naive" else 1
+        self.stream = data.BatchStream(len(y), cfg.seed)
+        self.batch = cfg.batch_size
+        self.split = cfg.workers if case.baseline == "naive" else 1
 
     def step(self) -> None:
         self.opt.zero_grad()
@@ -394,7 +394,7 @@ def _reset_peak() -> bool:
 def memory_child(name: str, side: str, steps: int, threads: int) -> dict:
     """In a subprocess: set up, reset the peak RSS, run ``steps`` updates, report the peak."""
     torch.set_num_threads(threads)
-    case = {c.name: c for c in cases()}[name]
+    case = {case.name: case for case in cases()}[name]
     problem = _problem(case.config)
     plain = PlainSide(case, problem.X, problem.y) if side == "plain" else None
     reset = _reset_peak()
@@ -471,11 +471,11 @@ def main(argv=None) -> int:
     torch.set_num_threads(a.threads)
     chosen = cases()
     if a.cases:
-        known = {c.name for c in chosen}
+        known = {case.name for case in chosen}
         bad = sorted(set(a.cases) - known - set(EXTRA))
         if bad:
             p.error(f"unknown case(s) {bad}; known: {sorted(known) + list(EXTRA)}")
-        chosen = [c for c in chosen if c.name in a.cases]
+        chosen = [case for case in chosen if case.name in a.cases]
     repeats = a.repeats or (2 if a.quick else 7)
     rows, start = [], time.perf_counter()
     roof = attainable(2 if a.quick else 7)
@@ -503,7 +503,7 @@ def main(argv=None) -> int:
             print(f"  {name}: {rows[-1]['ratio']:.2f} (target {rows[-1]['target']:g}, "
                   f"{'met' if rows[-1]['met'] else 'NOT met'}{startup})", file=sys.stderr, flush=True)
     if not (a.quick or a.no_memory):  # after the timings, two fresh processes at a time
-        names = {c.name for c in chosen}
+        names = {case.name for case in chosen}
         jobs = [(r, side) for r in rows if r["case"] in names for side in ("engine", "plain")]
         with ThreadPoolExecutor(2) as pool:
             peaks = list(pool.map(lambda job: memory(job[0]["case"], job[1], job[0]["memory_steps"], a.threads), jobs))

@@ -38,11 +38,11 @@ def _cell_texts(cell) -> str:
 def anchors(nb, ids) -> dict[str, str]:
     """``{claim id: cell id}``: the first cell whose output names the claim, else the first cell
     that calls ``.record(``, else the first cell."""
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    recording = next((c for c in code if ".record(" in c.source), nb.cells[0] if nb.cells else None)
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    recording = next((cell for cell in code if ".record(" in cell.source), nb.cells[0] if nb.cells else None)
     out = {}
     for cid in ids:
-        hit = next((c for c in code if cid in _cell_texts(c)), recording)
+        hit = next((cell for cell in code if cid in _cell_texts(cell)), recording)
         if hit is not None and hit.get("id"):
             out[cid] = hit["id"]
     return out
@@ -50,8 +50,8 @@ def anchors(nb, ids) -> dict[str, str]:
 
 def errors(nb) -> list[str]:
     """The error outputs of an executed notebook (``ename: evalue``)."""
-    return [f"{o.get('ename')}: {o.get('evalue')}" for c in nb.cells if c.cell_type == "code"
-            for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    return [f"{o.get('ename')}: {o.get('evalue')}" for cell in nb.cells if cell.cell_type == "code"
+            for o in cell.get("outputs", []) if o.get("output_type") == "error"]
 
 
 def _fmt(x) -> str:

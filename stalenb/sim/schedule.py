@@ -117,7 +117,7 @@ class Schedule:
     """Iterates over the updates of a run; ``oldest_needed()`` bounds the model versions to keep."""
 
     def __init__(self, config, push_bytes: int, pull_bytes: int, rng: np.random.Generator):
-        self.c = config
+        self.cfg = config
         self.push_bytes, self.pull_bytes = int(push_bytes), int(pull_bytes)
         self.rng = rng
         self.timing = config.timing
@@ -129,40 +129,40 @@ class Schedule:
         return self._oldest
 
     def __iter__(self):
-        c = self.c
-        if c.protocol == "async" and c.staleness is not None:
+        cfg = self.cfg
+        if cfg.protocol == "async" and cfg.staleness is not None:
             return self._async_synthetic()
-        if c.protocol == "async":
+        if cfg.protocol == "async":
             return self._async_timing()
         return self._rounds()
 
     # -- async ---------------------------------------------------------------------------------
     def _async_synthetic(self):
-        c, tm, n = self.c, self.timing, self.c.workers
+        cfg, tm, n = self.cfg, self.timing, self.cfg.workers
         now = 0.0
         jobs = [0] * n
-        for t in range(c.steps):
-            tau = min(c.staleness.sample(self.rng), t)
+        for t in range(cfg.steps):
+            tau = min(cfg.staleness.sample(self.rng), t)
             w = t % n
-            now += tm.compute_time(c.push_batch, self.slow(w, jobs[w])) / n
+            now += tm.compute_time(cfg.push_batch, self.slow(w, jobs[w])) / n
             now += tm.transfer_time(self.push_bytes) + tm.latency
             jobs[w] += 1
-            self._oldest = max(0, t + 1 - c.staleness.tau_max)
+            self._oldest = max(0, t + 1 - cfg.staleness.tau_max)
             yield Update(t, now, [Push(w, t - tau, now)])
 
     def _async_timing(self):
-        c, tm, n = self.c, self.timing, self.c.workers
+        cfg, tm, n = self.cfg, self.timing, self.cfg.workers
         up, down = Link(tm), Link(tm)
         jobs = [0] * n
         read = [0] * n
         heap = []
         for w in range(n):  # initial model broadcast to every worker
             start = down.send(0.0, self.pull_bytes)
-            heap.append((start + tm.compute_time(c.push_batch, self.slow(w, 0)), w))
+            heap.append((start + tm.compute_time(cfg.push_batch, self.slow(w, 0)), w))
             jobs[w] = 1
         heapq.heapify(heap)
         readers = Counter(read)  # version -> workers computing on it; its smallest key is min(read)
-        for t in range(c.steps):
+        for t in range(cfg.steps):
             ready, w = heapq.heappop(heap)
             arrive = up.send(ready, self.push_bytes)
             push = Push(w, read[w], ready)
@@ -170,7 +170,7 @@ class Schedule:
             readers[read[w]] -= 1
             read[w] = t + 1
             readers[t + 1] += 1
-            heapq.heappush(heap, (start + tm.compute_time(c.push_batch, self.slow(w, jobs[w])), w))
+            heapq.heappush(heap, (start + tm.compute_time(cfg.push_batch, self.slow(w, jobs[w])), w))
             jobs[w] += 1
             while not readers[self._oldest]:  # amortised O(1) per update, not O(workers)
                 readers.pop(self._oldest, None)
@@ -179,8 +179,8 @@ class Schedule:
 
     # -- sync and k-of-n -----------------------------------------------------------------------
     def _rounds(self):
-        c, tm, n = self.c, self.timing, self.c.workers
-        rnd = Round.of(c)
+        cfg, tm, n = self.cfg, self.timing, self.cfg.workers
+        rnd = Round.of(cfg)
         up, down = Link(tm), Link(tm)
         jobs = [0] * n
         read = [0] * n
@@ -188,12 +188,12 @@ class Schedule:
 
         def start(w, at, version):
             read[w] = version
-            heapq.heappush(heap, (at + tm.compute_time(c.push_batch, self.slow(w, jobs[w])), w))
+            heapq.heappush(heap, (at + tm.compute_time(cfg.push_batch, self.slow(w, jobs[w])), w))
             jobs[w] += 1
 
         for w in range(n):
             start(w, down.send(0.0, self.pull_bytes), 0)
-        while rnd.version < c.steps:
+        while rnd.version < cfg.steps:
             ready, w = heapq.heappop(heap)
             arrive = up.send(ready, self.push_bytes)
             if rnd.arrive(Push(w, read[w], ready)) == LATE:  # cached: pull the current model, go on
