@@ -61,7 +61,7 @@ def test_environment_is_the_runtime_and_notebook_layers_of_pyproject():
 
 def test_library_layer_is_small_and_extras_hold_the_rest():
     core = set(_pyproject(extras=()))
-    assert core == {"torch", "torchvision", "numpy", "scipy", "pandas", "matplotlib", "tqdm"}
+    assert core == {"torch", "torchvision", "numpy", "scipy", "pandas", "matplotlib", "tqdm", "loky"}
     extras = _project()["optional-dependencies"]
     assert {"seaborn", "ipywidgets", "jupyterlab", "papermill"} <= set(_pyproject(("notebooks",)))
     assert {"dask", "distributed"} <= {_split(s)[0] for s in extras["cluster"]} & {_split(s)[0] for s in extras["test"]}
