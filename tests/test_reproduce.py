@@ -207,3 +207,21 @@ def test_an_edit_made_while_a_notebook_runs_is_not_credited_to_it(tmp_path, monk
     reproduce.reproduce("paper", folder=src, out_dir=out, timeout=120, verbose=False)
     assert "# edited" in path.read_text()
     assert not reproduce.unchanged(path, out, reproduce.stamp_key(path, "paper", {}))  # the edited file was not what ran
+
+
+def test_a_notebook_that_records_no_claim_is_skipped_when_unchanged(tmp_path, monkeypatch):
+    """In the project (ledgers published), a notebook without claims leaves no ledger file: its stamp
+    must not wait for one (the overview notebook was re-executed on every run)."""
+    from stalenb import claims
+
+    root = tmp_path / "project"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "README.md").write_text(f"# x\n{claims.README_START}\n{claims.README_END}\n")
+    marker = tmp_path / "ran.txt"
+    _write(root / "notebooks", "00_plain.ipynb", [f"open({str(marker)!r}, 'a').write('ran ')"])
+    monkeypatch.setenv("STALENB_ROOT", str(root))
+    monkeypatch.delenv("STALENB_QUICK", raising=False)
+    monkeypatch.delenv("STALENB_FIGURES", raising=False)
+    assert reproduce.reproduce("paper", timeout=300, verbose=False)["00_plain.ipynb"] > 0
+    assert reproduce.reproduce("paper", timeout=300, verbose=False)["00_plain.ipynb"] == 0.0
+    assert marker.read_text() == "ran "

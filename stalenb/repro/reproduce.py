@@ -197,12 +197,14 @@ def stamp_key(nb: Path, profile: str, params: dict) -> str:
 
 
 def _outputs(nb: Path, out_dir: Path, profile: str, publish: bool) -> list[Path]:
-    """The files a run of ``nb`` leaves: its executed copy, its ledger, its ``NN_*`` figures."""
+    """The files a run of ``nb`` leaves: its executed copy, its ``NN_*`` figures and its ledger (when
+    it records claims: a notebook that records none, such as the overview, leaves no ledger file)."""
     from .. import claims
 
     number = nb.name.split("_", 1)[0]
     found = [out_dir / nb.name, *sorted(paths.figures_dir(profile).glob(f"{number}_*"))]
-    return found + ([claims.ledger_dir(profile) / f"{number}.json"] if publish else [])
+    ledger = claims.ledger_dir(profile) / f"{number}.json"
+    return found + ([ledger] if publish and ledger.is_file() else [])
 
 
 def _digests(files) -> dict[str, str | None]:
