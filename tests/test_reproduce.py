@@ -24,6 +24,21 @@ def _write(folder, name, cells, params="x = 1  # a number"):
     return path
 
 
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A scratch project (``notebooks/`` and a README with the results markers) that the runner
+    takes for the real one (``STALENB_ROOT``), paper profile; returns its ``notebooks/`` folder."""
+    from stalenb import claims
+
+    root = tmp_path / "project"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "README.md").write_text(f"# x\n{claims.README_START}\nstale text\n{claims.README_END}\n")
+    monkeypatch.setenv("STALENB_ROOT", str(root))
+    monkeypatch.delenv("STALENB_QUICK", raising=False)
+    monkeypatch.delenv("STALENB_FIGURES", raising=False)
+    return root / "notebooks"
+
+
 def test_notebooks_in_sorted_order_and_only(tmp_path):
     for name in ("02_b.ipynb", "00_a.ipynb", "10_c.ipynb", "notes.ipynb", "1_bad.ipynb"):
         _write(tmp_path, name, [])
@@ -90,19 +105,13 @@ def test_a_failing_notebook_costs_only_itself_and_a_rerun_executes_only_it(tmp_p
     assert marker.read_text() == "00:7 01 02 01 01 " and times["00_ok.ipynb"] == times["02_after.ipynb"] == 0.0
 
 
-def test_main_names_every_failure_and_exits_non_zero(tmp_path, monkeypatch, capsys):
+def test_main_names_every_failure_and_exits_non_zero(project, capsys):
     """``python -m stalenb.repro.reproduce`` on a scratch project with two planted failures."""
-    from stalenb import claims
 
-    root = tmp_path / "project"
-    (root / "notebooks").mkdir(parents=True)
-    (root / "README.md").write_text(f"# x\n{claims.README_START}\n{claims.README_END}\n")
-    _write(root / "notebooks", "00_a.ipynb", ["raise ValueError('first planted')"])
-    _write(root / "notebooks", "01_b.ipynb", ["y = x + 1"])
-    _write(root / "notebooks", "02_c.ipynb", ["1 / 0"])
-    monkeypatch.setenv("STALENB_ROOT", str(root))
-    monkeypatch.delenv("STALENB_QUICK", raising=False)
-    monkeypatch.delenv("STALENB_FIGURES", raising=False)
+    root = project.parent
+    _write(project, "00_a.ipynb", ["raise ValueError('first planted')"])
+    _write(project, "01_b.ipynb", ["y = x + 1"])
+    _write(project, "02_c.ipynb", ["1 / 0"])
     assert reproduce.main(["--jobs", "1", "--timeout", "120"]) == 1
     err = capsys.readouterr().err
     assert "2 notebook(s) failed" in err and "00_a.ipynb failed in cell" in err and "ValueError: first planted" in err
@@ -110,20 +119,15 @@ def test_main_names_every_failure_and_exits_non_zero(tmp_path, monkeypatch, caps
     assert (root / "build" / "notebooks" / "01_b.stamp.json").is_file()
 
 
-def test_a_failed_notebook_keeps_the_records_of_its_last_good_run(tmp_path, monkeypatch):
+def test_a_failed_notebook_keeps_the_records_of_its_last_good_run(project):
     from stalenb import claims
 
-    root = tmp_path / "project"
-    (root / "notebooks").mkdir(parents=True)
-    (root / "README.md").write_text(f"# x\n{claims.README_START}\n{claims.README_END}\n")
+    root = project.parent
     record = ("from stalenb import claims\n"
               "led = claims.Ledger('00', source='a seed')\n"
               "led.record('00.demo', quote='q', test='t', statistic=0.5, ci_low=0.2, ci_high=0.8, threshold=0.0)\n"
               "assert x == 0, 'broken after recording'")
-    _write(root / "notebooks", "00_demo.ipynb", [record], params="x = 0  # 0: works")
-    monkeypatch.setenv("STALENB_ROOT", str(root))
-    monkeypatch.delenv("STALENB_QUICK", raising=False)
-    monkeypatch.delenv("STALENB_FIGURES", raising=False)
+    _write(project, "00_demo.ipynb", [record], params="x = 0  # 0: works")
     reproduce.reproduce("paper", timeout=300, verbose=False)
     good = claims.load(root / "figures" / "claims.json")
     with pytest.raises(reproduce.ReproduceFailures, match="last successful run"):
@@ -147,20 +151,15 @@ def test_main_reports_errors_with_exit_code(capsys):
     assert "07_speedup.ipynb:" in capsys.readouterr().out
 
 
-def test_paper_run_collects_the_ledger_and_regenerates_the_readme(tmp_path, monkeypatch):
+def test_paper_run_collects_the_ledger_and_regenerates_the_readme(project):
     """End to end in a scratch project: a notebook records a claim → figures/claims.json → README."""
     from stalenb import claims
 
-    root = tmp_path / "project"
-    (root / "notebooks").mkdir(parents=True)
-    (root / "README.md").write_text(f"# x\n{claims.README_START}\nstale text\n{claims.README_END}\n")
+    root = project.parent
     record = ("from stalenb import claims\n"
               "led = claims.Ledger('00', source='a seed')\n"
               "led.record('00.demo', quote='q', test='t', statistic=0.5, ci_low=0.2, ci_high=0.8, threshold=x)")
-    _write(root / "notebooks", "00_demo.ipynb", [record], params="x = 0.0  # threshold")
-    monkeypatch.setenv("STALENB_ROOT", str(root))
-    monkeypatch.delenv("STALENB_QUICK", raising=False)
-    monkeypatch.delenv("STALENB_FIGURES", raising=False)
+    _write(project, "00_demo.ipynb", [record], params="x = 0.0  # threshold")
     reproduce.reproduce("paper", timeout=300, verbose=False)
     ledger = claims.load(root / "figures" / "claims.json")
     assert [(r["id"], r["verdict"], r["profile"]) for r in ledger] == [("00.demo", "holds", "paper")]
@@ -209,19 +208,12 @@ def test_an_edit_made_while_a_notebook_runs_is_not_credited_to_it(tmp_path, monk
     assert not reproduce.unchanged(path, out, reproduce.stamp_key(path, "paper", {}))  # the edited file was not what ran
 
 
-def test_a_notebook_that_records_no_claim_is_skipped_when_unchanged(tmp_path, monkeypatch):
+def test_a_notebook_that_records_no_claim_is_skipped_when_unchanged(project, tmp_path):
     """In the project (ledgers published), a notebook without claims leaves no ledger file: its stamp
     must not wait for one (the overview notebook was re-executed on every run)."""
-    from stalenb import claims
 
-    root = tmp_path / "project"
-    (root / "notebooks").mkdir(parents=True)
-    (root / "README.md").write_text(f"# x\n{claims.README_START}\n{claims.README_END}\n")
     marker = tmp_path / "ran.txt"
-    _write(root / "notebooks", "00_plain.ipynb", [f"open({str(marker)!r}, 'a').write('ran ')"])
-    monkeypatch.setenv("STALENB_ROOT", str(root))
-    monkeypatch.delenv("STALENB_QUICK", raising=False)
-    monkeypatch.delenv("STALENB_FIGURES", raising=False)
+    _write(project, "00_plain.ipynb", [f"open({str(marker)!r}, 'a').write('ran ')"])
     assert reproduce.reproduce("paper", timeout=300, verbose=False)["00_plain.ipynb"] > 0
     assert reproduce.reproduce("paper", timeout=300, verbose=False)["00_plain.ipynb"] == 0.0
     assert marker.read_text() == "ran "
