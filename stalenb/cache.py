@@ -95,8 +95,7 @@ def data_fingerprint(root=None, fetch: bool = True) -> str | None:
             return None
         data.mnist(root, train=True, download=True)
         files = [_idx_file(raw, name) for name in data.RAW_FILES]
-    stats = tuple((str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
-    return _hash_files(stats)
+    return _hash_files(tuple((str(f.resolve()), st.st_size, st.st_mtime_ns) for f in files for st in [f.stat()]))
 
 
 def _idx_file(raw: Path, name: str) -> Path | None:

@@ -249,8 +249,9 @@ def _missing(specs) -> list[Config]:
     (:func:`estimated_cost`; ties keep the order of ``specs``)."""
     from . import cache
 
-    missing = {cache.key(cfg): cfg for _, cfg in specs if not cache.path_for(cache.key(cfg)).is_file()}
-    return sorted(missing.values(), key=estimated_cost, reverse=True)
+    keyed = {cache.key(cfg): cfg for _, cfg in specs}  # one key per spec (each reads the data's fingerprint)
+    missing = [cfg for k, cfg in keyed.items() if not cache.path_for(k).is_file()]
+    return sorted(missing, key=estimated_cost, reverse=True)
 
 
 def _compute(executor, missing, bar, desc, at_once: int | None = None) -> None:
