@@ -63,14 +63,19 @@ eval_size = sn.paths.pick(2000, 500)
 # %% [markdown]
 # ## Results at a glance: the committed claims ledger
 #
-# The verdicts of the last `make reproduce` (paper profile), one row per claim; the notebooks
-# that follow explain each. Empty until the paper profile has run once.
+# The records of the last `make reproduce` (paper profile); the notebooks that follow explain each.
+# A **claim** tests one sentence of a source in the direction it states, and its *answer* says the
+# sentence's fate: supports, refutes or undecided. A **check** (setup, exact or derived) is kept apart:
+# it is not an answer to a source. Empty until the paper profile has run once.
 
 # %%
-ledger = pd.DataFrame(sn.claims.load(),
-                      columns=["id", "verdict", "statistic", "ci_low", "ci_high", "threshold", "test"])
-print(ledger.verdict.value_counts().to_string() if len(ledger) else "no ledger yet: run `make reproduce`")
-ledger.set_index("id")
+ledger = pd.DataFrame(sn.claims.load(), columns=["id", "role", "answer", "verdict", "statistic", "ci_low",
+                                                 "ci_high", "threshold", "quote", "test"])
+print(sn.claims.headline(ledger.to_dict("records")) if len(ledger) else "no ledger yet: run `make reproduce`")
+ledger.query("role == 'claim'").set_index("id")[["answer", "statistic", "ci_low", "ci_high", "threshold", "quote"]]
+
+# %%
+ledger.query("role == 'check'").set_index("id")[["verdict", "statistic", "ci_low", "ci_high", "threshold", "test"]]
 
 # %% [markdown]
 # ## Environment check
@@ -158,4 +163,5 @@ sd = (((tau_max + 1) ** 2 - 1) / 12) ** 0.5
 assert abs(tail.mean() - tau_max / 2) < 5 * sd / len(tail) ** 0.5  # P(fail) < 1e-6 (exact, quick and paper)
 assert (runs["sync"].updates["staleness"] == 0).all()
 assert ledger.verdict.isin(sn.claims.VERDICTS).all()  # three-valued, whatever the ledger holds
+assert ledger.role.isin(sn.claims.ROLES).all()        # every record is a claim or a check
 final

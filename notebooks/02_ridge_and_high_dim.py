@@ -21,7 +21,9 @@
 # **Theorem 3 / Example 1** (ridge regression f(w) = ‖Xw − y‖² + η‖w‖², H = 2(XᵀX + ηI); with rows
 # ‖x_i‖ ≤ 1 every eigenvalue lies in [2η, 2n + 2η]).
 #
-# Checked here, each recorded in the claims ledger (`stalenb.claims`) with a three-valued verdict:
+# Recorded in the claims ledger (`stalenb.claims`): Theorem 2 on ridge is a **claim** of the poster
+# (delayed GD converges); the eigenvalue bounds of Theorem 3 are elementary linear algebra
+# (λ_max(XᵀX) ≤ tr(XᵀX) ≤ n), so their records are exact **checks** — they cannot fail unless the code is wrong:
 #
 # 1. over thousands of random designs X (several n, d, four row distributions, all rows ‖x_i‖ ≤ 1)
 #    every eigenvalue of H lies in [2η, 2n + 2η];
@@ -145,6 +147,22 @@ print(f"true λ_max converges {speedup:.1f}× faster (bound/true b = {b_ratio:.1
 
 
 # %% [markdown]
+# ## How much stale weight do Theorems 2–3 allow?
+#
+# The lag condition allows a total stale weight Σ_{j≥1}β_j of (a/2b)·β_0. With Theorem 3's bounds,
+# a = 2η and b = 2n + 2η, that is **a/2b = η / (2(n + η))**: 0.25 % of the fresh step at n = 20, η = 0.1,
+# and it shrinks like 1/n. Even with the true λ_max (usually far below 2n + 2η, figure above) it is a few
+# per cent at most. So on ridge the theorems license stale gradients only as a small perturbation of
+# synchronous GD: the runs below converge *despite* that little stale weight, and their speed comes from
+# β_0 = 1/b, not from the stale terms. The theorems give no "benefit of staleness" here — a benefit would
+# need stale weight of the order of the fresh one, far outside the condition (notebook 01 measures how
+# far outside convergence survives; notebook 06 uses weight 1 per late gradient).
+
+# %%
+allowance = pd.DataFrame({"n": n_values, "a/2b = η/(2(n+η))": [eta / (2 * (n + eta)) for n in n_values]})
+allowance.style.format({"a/2b = η/(2(n+η))": "{:.2%}"})
+
+# %% [markdown]
 # ## Ledger
 #
 # Exact checks (degenerate intervals) against the theorem's own bounds, with `rel_tol` for float
@@ -158,22 +176,26 @@ hi_excess = max(spectra.ratio.max(), (tight["λ_max"] / tight["2n + 2η"]).max()
 lo_excess = min((spectra.lam_min / spectra.lo).min(), (tight["λ_min"] / tight["2η"]).min()) - 1
 designs = len(spectra) + len(tight)
 q = "if every row ‖x_i‖ ≤ 1, the eigenvalues of H = 2(XᵀX + ηI) lie in [2η, 2n + 2η]"
-ledger.record("02.thm3.upper", quote=q, test="largest λ_max / (2n + 2η) − 1 over random and identical-row designs",
+ledger.record("02.thm3.upper", role="check", quote=q,
+              test="largest λ_max / (2n + 2η) − 1 over random and identical-row designs",
               statistic=hi_excess, threshold=rel_tol, better="below", figures=["02_looseness"], runs=designs, seeds=1,
               median_ratio_ball=float(spectra.query("kind == 'ball'").ratio.median()))
-ledger.record("02.thm3.lower", quote=q, test="smallest λ_min / 2η − 1 over random and identical-row designs",
+ledger.record("02.thm3.lower", role="check", quote=q,
+              test="smallest λ_min / 2η − 1 over random and identical-row designs",
               statistic=lo_excess, threshold=-rel_tol, better="above", runs=designs, seeds=1)
 gap = float((tight["gap to 2n + 2η"] / tight["2n + 2η"]).max())
-ledger.record("02.thm3.tight", quote="the upper bound is attained when all rows are the same unit vector",
+ledger.record("02.thm3.tight", role="check",
+              quote="the upper bound is attained when all rows are the same unit vector",
               test="largest |λ_max − (2n + 2η)| / (2n + 2η) over identical-row designs", statistic=gap,
               threshold=rel_tol, better="below", runs=len(tight), seeds=1)
 for label, r in gd.items():
     tag = "bound-b" if "Theorem 3" in label else "true-b"
-    ledger.record(f"02.thm2.ridge.{tag}", quote="w_t → w* under the lag condition (d-dimensional, lag-indexed reading)",
+    ledger.record(f"02.thm2.ridge.{tag}", role="claim",
+                  quote="w_t → w* under the lag condition (d-dimensional, lag-indexed reading)",
                   test=f"final ‖w_T − w*‖ of delayed GD on ridge, {label}", statistic=float(r["err"][-1]),
                   threshold=tol, better="below", figures=["02_ridge_gd"], runs=1, seeds=1,
                   bound_ratio=float(np.max(r["err"][1:] / np.where(r["bound"] > 0, r["bound"], np.inf))),
-                  converged_at=r["converged at"])
+                  converged_at=r["converged at"], stale_allowance=r["a"] / (2 * r["b"]))
 ledger.frame()
 
 
@@ -207,7 +229,6 @@ print("largest ratio:", spectra.ratio.max(), " median (ball):", spectra.query("k
 # %%
 for label, r in gd.items():
     assert th.lag_condition(r["beta"], r["a"], r["b"]), label
-    assert r["err"][-1] < tol, f"{label}: ‖w − w*‖ = {r['err'][-1]}"          # reaches w* to 1e-6
     assert np.all(r["err"][1:] <= r["bound"] + 1e-12), f"{label}: d-dim bound violated"
 R = ledger.records
 assert set(R) == {"02.thm3.upper", "02.thm3.lower", "02.thm3.tight", "02.thm2.ridge.bound-b", "02.thm2.ridge.true-b"}
@@ -216,5 +237,6 @@ for r in R.values():   # exact checks: finite, degenerate intervals
     assert r["ci_low"] == r["ci_high"] == r["statistic"] and r["seeds"] == 1, r["id"]
 assert R["02.thm3.upper"]["runs"] == R["02.thm3.lower"]["runs"] == len(spectra) + len(tight)   # every design
 assert R["02.thm3.upper"]["statistic"] <= rel_tol and R["02.thm3.lower"]["statistic"] >= -rel_tol  # as asserted above
-assert all(R[f"02.thm2.ridge.{t}"]["statistic"] < tol for t in ("bound-b", "true-b"))             # ... and here
+assert {r["role"] for r in R.values()} == {"claim", "check"}
+assert np.isclose(R["02.thm2.ridge.bound-b"]["stale_allowance"], eta / (2 * (n_gd + eta)), rtol=1e-5)  # a/2b, Thm 3
 print(f"steps to 1e-6: bound b {steps_bound}, true b {steps_true}; speed-up {speedup:.1f}×")

@@ -308,7 +308,7 @@ def record(claim, view, mdl, t, other):
     slug = {"v1": f"v1.vs-{other.lower().replace(' ', '-')}", "later": "later.no-harm"}[claim]
     where = ("" if view == "tuned" else f".{view}") + ("" if mdl == model else f".{mdl}")
     return ledger.record_difference(
-        f"05.{slug}{where}.tau{t}", d, quote=Q_V1 if claim == "v1" else Q_LATER,
+        f"05.{slug}{where}.tau{t}", d, role="claim", quote=Q_V1 if claim == "v1" else Q_LATER,
         test=f"{mdl}, τ_max {t}, {view} lr: final test accuracy of {primary} − {other}, paired over seeds",
         threshold=0.0 if claim == "v1" else -margin, margin=None if claim == "v1" else margin,
         figures=["05_final_heatmap", "05_accuracy_curves"], view=view, model=mdl, tau_max=t,
@@ -330,8 +330,8 @@ print(len(per_level), "per-level records")
 def overall(id, prefix_ids, quote, threshold, test):
     recs = [r for r in per_level if any(r["id"] == p for p in prefix_ids)]
     s, lo, hi = stats.intersection_union(*zip(*[(r["statistic"], r["ci_low"], r["ci_high"]) for r in recs]))
-    return ledger.record(id, quote=quote, test=test, statistic=s, ci_low=lo, ci_high=hi, threshold=threshold,
-                         margin=None if threshold == 0 else margin, figures=["05_final_heatmap"],
+    return ledger.record(id, role="claim", quote=quote, test=test, statistic=s, ci_low=lo, ci_high=hi,
+                         threshold=threshold, margin=None if threshold == 0 else margin, figures=["05_final_heatmap"],
                          runs=sum(r["runs"] for r in recs), seeds=min(r["seeds"] for r in recs),
                          levels=[r["id"] for r in recs], level_verdicts=[r["verdict"] for r in recs])
 

@@ -231,7 +231,7 @@ def record(claim, d, test, n, k, ratio=False, **extra):
     """Record reuse vs another arm at (n, k): a difference (> margin) or a time ratio (< ratio_threshold)."""
     lrs = {fam: lr_best.get(backup.arm_name(fam, n, k)) for fam in ("reuse", "drop", "sync")}
     return ledger.record_difference(
-        f"06.{claim}.n{n}k{k}", stats.as_ratio(d) if ratio else d, quote=quote, test=test,
+        f"06.{claim}.n{n}k{k}", stats.as_ratio(d) if ratio else d, role="claim", quote=quote, test=test,
         threshold=ratio_threshold if ratio else margin, better="below" if ratio else "above",
         margin=None if ratio else margin, figures=["06_reuse_vs_drop"], lr_tuned=lrs, horizon_s=horizons[n],
         reuse_weight_c=stale_mass, **extra)
@@ -368,7 +368,8 @@ if lenet_pair:
                            tune_seeds=tune_seeds, stale_mass=stale_mass, max_extend=max_extend, jobs=jobs, **search)
     d = lenet["diff"]
     ledger.record_difference(
-        f"06.lenet.reuse-vs-drop.n{ln}k{lk}", d, quote=quote, threshold=margin, better="above", margin=margin,
+        f"06.lenet.reuse-vs-drop.n{ln}k{lk}", d, role="claim", quote=quote, threshold=margin, better="above",
+        margin=margin,
         test=f"LeNet: reuse − drop test accuracy at T = {lenet_T:.3g} simulated s (n = {ln}, k = {lk}, tuned lrs)",
         figures=["06_reuse_vs_drop"], lr_tuned=lenet["lr"], horizon_s=lenet_T, reuse_weight_c=stale_mass,
         precision_met=bool((d["ci_high"] - d["ci_low"]) / 2 <= precision))

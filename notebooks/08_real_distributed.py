@@ -172,8 +172,8 @@ for name, g in gaps.items():
     tag, figure = name.split()[-1], "08_staleness_" + name.split()[-1]
     what = (f"staleness of the applied gradients of one real {name} run (1 server + {workers} workers) and of its "
             f"simulated twin (timing fitted to the run); block bootstrap of {block}-step blocks")
-    common = dict(quote="measured staleness histogram vs the simulated one", figures=[figure], runs=2, seeds=1,
-                  gradients_measured=g["gradients"][0], gradients_simulated=g["gradients"][1], block=block)
+    common = dict(role="check", quote="measured staleness histogram vs the simulated one", figures=[figure], runs=2,
+                  seeds=1, gradients_measured=g["gradients"][0], gradients_simulated=g["gradients"][1], block=block)
     ledger.record(f"08.staleness-mean.{tag}", test="|mean measured − mean simulated| " + what + "; 95 % normal "
                   "interval of the signed difference (bootstrap SE) mapped through |·| (below = equivalence, TOST)",
                   statistic=g["abs_diff"], ci_low=g["abs_diff_ci"][0], ci_high=g["abs_diff_ci"][1],

@@ -19,6 +19,17 @@ Verdicts (:func:`verdict`) are three-valued and follow from the interval alone:
 An exact, deterministic check (a bound over 6,400 designs, an iterate sequence) records its value
 as a degenerate interval ``ci_low == ci_high == statistic``.
 
+Every record has a ``role`` (:data:`ROLES`):
+
+- ``"claim"`` — it tests one sentence of a source, quoted in ``quote``, **in the direction the sentence
+  states**: ``holds`` means the data agree with the sentence. Its ``answer`` (:data:`ANSWERS`) is the
+  sentence's fate in the source's terms — ``"supports"`` (holds), ``"refutes"`` (fails) or
+  ``"undecided"`` (inconclusive) — and an undecided claim says in ``decide`` what would decide it
+  (by default, from its interval: how many seeds at the observed spread, :func:`to_decide`).
+- ``"check"`` — a setup, sanity, exact or derived check (an identity, the simulator against a real
+  run, a hypothesis that is met): it stays in the ledger and the report, with its verdict, but is not
+  counted as an answer to a source; its ``answer`` is ``None``.
+
 Example:
     >>> verdict(0.01, 0.03, threshold=0.0)
     'holds'
@@ -40,9 +51,13 @@ from .files import atomic_write
 
 VERDICTS = ("holds", "fails", "inconclusive")
 DIRECTIONS = ("above", "below")
+ROLES = ("claim", "check")
+ANSWERS = ("supports", "refutes", "undecided")
+#: A claim's answer from its verdict (a claim is tested in the direction its sentence states).
+ANSWER_OF = dict(zip(VERDICTS, ANSWERS))
 #: Fields every record carries, in the order the ledger file lists them.
-FIELDS = ("id", "notebook", "source", "quote", "test", "statistic", "ci_low", "ci_high", "threshold",
-          "margin", "better", "verdict", "figures", "runs", "seeds", "profile")
+FIELDS = ("id", "notebook", "role", "source", "quote", "test", "statistic", "ci_low", "ci_high", "threshold",
+          "margin", "better", "verdict", "answer", "decide", "figures", "runs", "seeds", "profile")
 #: Significant digits kept for floats in the ledger (stable files: float noise below this is dropped).
 DIGITS = 6
 ID = re.compile(r"^\d\d\.[A-Za-z0-9_.=+-]+$")
@@ -62,6 +77,29 @@ def verdict(ci_low: float, ci_high: float, threshold: float, better: str = "abov
     if better == "above":
         return "holds" if low > t else "fails" if high < t else "inconclusive"
     return "holds" if high < t else "fails" if low > t else "inconclusive"
+
+
+def to_decide(ci_low, ci_high, threshold, seeds=None) -> str:
+    """What would decide an undecided claim, from its interval alone.
+
+    With a finite interval of half-width ``h`` around its centre ``m`` and ``seeds`` = n, an interval
+    that shrinks like 1/√n excludes the threshold ``t`` once n' ≥ n·(h/|m − t|)² (at the observed
+    spread and centre; a power analysis with a smallest effect of interest is the notebook's job).
+    """
+    values = [ci_low, ci_high, threshold]
+    if any(v is None or not math.isfinite(float(v)) for v in values):
+        return "a finite interval (the statistic or its interval is not finite)"
+    low, high, t = (float(v) for v in values)
+    mid, half = (low + high) / 2, (high - low) / 2
+    gap = abs(mid - t)
+    if gap == 0:
+        return (f"the interval is centred on the threshold {t:.4g}: no number of runs decides it at the observed "
+                "centre; only a smallest effect of interest (an equivalence margin) can")
+    factor = (half / gap) ** 2
+    if seeds:
+        return (f"≈{math.ceil(seeds * factor - 1e-9)} seeds at the observed centre and spread (interval half-width "
+                f"{half:.3g} with {seeds} seeds must shrink below the distance {gap:.3g} to the threshold)")
+    return f"an interval {factor:.3g}× fewer wide (half-width {half:.3g} must shrink below {gap:.3g})"
 
 
 def profile() -> str:
@@ -108,15 +146,17 @@ class Ledger:
         self.records: dict[str, dict] = {}
         self.path = ledger_dir() / f"{self.notebook}.json"
 
-    def record(self, id: str, *, quote: str, test: str, statistic: float, ci_low: float | None = None,
+    def record(self, id: str, *, role: str, quote: str, test: str, statistic: float, ci_low: float | None = None,
                ci_high: float | None = None, threshold: float, better: str = "above",
                margin: float | None = None, figures=(), runs: int | None = None, seeds: int | None = None,
-               source: str | None = None, **extra) -> dict:
-        """Record one claim and return the record (with its :func:`verdict`).
+               source: str | None = None, decide: str | None = None, **extra) -> dict:
+        """Record one claim or check and return the record (with its :func:`verdict` and answer).
 
         Args:
             id: ``"<NN>.<claim>[.<condition>]"``, e.g. ``"05.v1.vs-vanilla.tau16"``; unique per notebook.
-            quote: the claim in the source's words.
+            role: ``"claim"`` (tests a source's sentence in the direction it states) or ``"check"``
+                (setup, sanity, exact or derived check; not counted as an answer to a source).
+            quote: for a claim, the sentence in the source's words; for a check, the statement checked.
             test: what was measured, in one sentence.
             statistic: the measured value (a mean difference, a slope, a bound's largest violation).
             ci_low, ci_high: its 95 % interval (default: the statistic itself — an exact check).
@@ -124,21 +164,31 @@ class Ledger:
             better: ``"above"`` if the claim holds for values above the threshold, else ``"below"``.
             figures: figure names (without extension) that show the claim.
             runs, seeds: how many runs and seeds the statistic rests on.
+            decide: for a claim that comes out undecided, what would decide it (default:
+                :func:`to_decide` from the interval and ``seeds``); ignored otherwise.
             **extra: notebook-specific numbers (e.g. ``lr_tuned``, ``lambda_min_path``).
         """
         if not isinstance(id, str) or not ID.match(id) or not id.startswith(self.notebook + "."):
             raise ValueError(f"id must look like '{self.notebook}.<claim>[.<condition>]' (letters, digits, "
                              f"'._=+-'), got {id!r}")
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, got {role!r}")
         clash = sorted(set(extra) & set(FIELDS))
         if clash:
             raise ValueError(f"extra field(s) {clash} shadow the standard fields {FIELDS}")
         ci_low = statistic if ci_low is None else ci_low
         ci_high = statistic if ci_high is None else ci_high
-        rec = {"id": id, "notebook": self.notebook, "source": source or self.source, "quote": quote,
+        ruling = verdict(ci_low, ci_high, threshold, better)
+        answer = ANSWER_OF[ruling] if role == "claim" else None
+        if answer == "undecided":
+            decide = decide or to_decide(ci_low, ci_high, threshold, seeds)
+        else:
+            decide = None
+        rec = {"id": id, "notebook": self.notebook, "role": role, "source": source or self.source, "quote": quote,
                "test": test, "statistic": statistic, "ci_low": ci_low, "ci_high": ci_high,
-               "threshold": threshold, "margin": margin, "better": better,
-               "verdict": verdict(ci_low, ci_high, threshold, better), "figures": list(figures),
-               "runs": runs, "seeds": seeds, "profile": profile(), **dict(sorted(extra.items()))}
+               "threshold": threshold, "margin": margin, "better": better, "verdict": ruling, "answer": answer,
+               "decide": decide, "figures": list(figures), "runs": runs, "seeds": seeds, "profile": profile(),
+               **dict(sorted(extra.items()))}
         if rec["source"] is None:
             raise ValueError("source is required (per record or as the Ledger's default)")
         self.records[id] = _clean(rec)
@@ -169,11 +219,37 @@ class Ledger:
         return self.path
 
     def frame(self):
-        """The records as a DataFrame (id, statistic, interval, threshold, verdict) for display."""
+        """The records as a DataFrame (id, role, statistic, interval, threshold, verdict, answer)."""
         import pandas as pd
 
-        cols = ["id", "statistic", "ci_low", "ci_high", "threshold", "better", "verdict"]
+        cols = ["id", "role", "statistic", "ci_low", "ci_high", "threshold", "better", "verdict", "answer"]
         return pd.DataFrame([{col: r[col] for col in cols} for r in self.records.values()], columns=cols)
+
+
+def validate(records) -> list[dict]:
+    """Raise ``ValueError`` naming every record whose role, answer or verdict is inconsistent: a role
+    outside :data:`ROLES`, a claim whose answer is not :data:`ANSWER_OF` its verdict (or whose verdict is
+    not :func:`verdict` of its interval), an undecided claim without ``decide``, a check with an answer.
+    Returns the records unchanged."""
+    problems = []
+    for r in records:
+        rid, role = r.get("id"), r.get("role")
+        if role not in ROLES:
+            problems.append(f"{rid}: role must be one of {ROLES}, got {role!r}")
+            continue
+        ruling = verdict(r["ci_low"], r["ci_high"], r["threshold"], r["better"])
+        if r.get("verdict") != ruling:
+            problems.append(f"{rid}: verdict {r.get('verdict')!r} but its interval gives {ruling!r}")
+        if role == "claim" and r.get("answer") != ANSWER_OF[ruling]:
+            problems.append(f"{rid}: a claim whose verdict is {ruling!r} must answer {ANSWER_OF[ruling]!r}, "
+                            f"got {r.get('answer')!r}")
+        if role == "claim" and r.get("answer") == "undecided" and not r.get("decide"):
+            problems.append(f"{rid}: an undecided claim must say what would decide it (decide)")
+        if role == "check" and r.get("answer") is not None:
+            problems.append(f"{rid}: a check has no answer, got {r.get('answer')!r}")
+    if problems:
+        raise ValueError("inconsistent ledger records:\n  " + "\n  ".join(problems))
+    return records
 
 
 def write(path, records) -> None:
@@ -193,14 +269,15 @@ def load(path=None) -> list[dict]:
 
 def collect(notebooks, profile_name: str, target=None) -> Path:
     """Replace the records of ``notebooks`` (number prefixes) in the profile's ``claims.json`` by
-    those their last run wrote; records of notebooks not run are kept. Returns the file's path."""
+    those their last run wrote (checked with :func:`validate`); records of notebooks not run are kept.
+    Returns the file's path."""
     target = paths.figures_dir(profile_name) / "claims.json" if target is None else Path(target)
     numbers = {str(n) for n in notebooks}
     kept = [r for r in load(target) if r["notebook"] not in numbers]
     fresh = []
     for n in sorted(numbers):
         fresh += load(ledger_dir(profile_name) / f"{n}.json")
-    write(target, kept + fresh)
+    write(target, kept + validate(fresh))
     return target
 
 
@@ -213,28 +290,100 @@ def fmt(x) -> str:
     return f"{x:.4g}" if isinstance(x, float) else str(x)
 
 
-def readme_table(records, figures_url: str = "figures") -> str:
-    """The README's results section: per notebook, its first figure and a table of its claims."""
+def headline(records) -> str:
+    """One sentence: the source claims by answer, then the checks by verdict."""
+    claims_ = [r for r in records if r.get("role") == "claim"]
+    checks = [r for r in records if r.get("role") == "check"]
+    answers = ", ".join(f"{sum(r['answer'] == a for r in claims_)} {a}" for a in ANSWERS)
+    verdicts = ", ".join(f"{sum(r['verdict'] == v for r in checks)} {v}" for v in VERDICTS)
+    return f"{len(claims_)} source claims tested: {answers}. {len(checks)} checks: {verdicts}."
+
+
+def _number(r) -> str:
+    interval = "" if r["ci_low"] == r["ci_high"] == r["statistic"] else f" [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
+    side = ">" if r["better"] == "above" else "<"
+    return f"{fmt(r['statistic'])}{interval} | {side} {fmt(r['threshold'])}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+#: The two sources, by how a record's ``source`` starts (the README's summary groups claims by them).
+SOURCES = {"CS744 poster": "The poster (“Benefits of staleness and asynchrony”, CS744 2017)",
+           "Candela et al. 2019": "Paper 1 (Candela et al. 2019, sparsification as a remedy for staleness)"}
+
+
+def _source_name(source: str) -> str:
+    return next((name for prefix, name in SOURCES.items() if str(source).startswith(prefix)), str(source))
+
+
+def _key_record(group):
+    """The record a summary line quotes: the across-levels one if any, else the first."""
+    return next((r for r in group if "all-levels" in r["id"]), group[0])
+
+
+def summary(records, figures_url: str = "figures") -> str:
+    """One paragraph per source: its claims by answer, then one line per quoted sentence — the quote,
+    the answers over the conditions it was tested in, a key number with its interval, the figure."""
+    claims_ = [r for r in sorted(records, key=lambda r: r["id"]) if r.get("role") == "claim"]
+    by_source: dict[str, dict] = {}
+    for r in claims_:
+        by_source.setdefault(_source_name(r["source"]), {}).setdefault((r["notebook"], r["quote"]), []).append(r)
     lines = []
+    for name, quotes in by_source.items():
+        recs = [r for group in quotes.values() for r in group]
+        counts = ", ".join(f"{sum(r['answer'] == a for r in recs)} {a}" for a in ANSWERS)
+        lines += [f"**{name}** — {len(recs)} claims tested: {counts}.", ""]
+        for (nb, quote), group in quotes.items():
+            tally = ", ".join(f"{a} {n}" for a in ANSWERS if (n := sum(r["answer"] == a for r in group)))
+            key = _key_record(group)
+            fig = next((f for r in group for f in r["figures"]), None)
+            link = f" ([figure]({figures_url}/{fig}.png))" if fig else ""
+            lines.append(f"- “{quote}” (notebook {nb}): **{tally}** of {len(group)}; e.g. `{key['id']}`: "
+                         f"{_number(key).replace(' | ', ' vs ')} → {key['answer']}{link}")
+        lines.append("")
+    return "\n".join(lines).rstrip("\n")
+
+
+def readme_table(records, figures_url: str = "figures") -> str:
+    """The README's results section: the headline count, then per notebook each quoted source
+    sentence with the answer of every condition it was tested in (the number, its interval, what
+    would decide it if undecided) and the notebook's first figure; the checks follow in one table."""
+    records = sorted(records, key=lambda r: r["id"])
+    lines = [f"**{headline(records)}** A claim is tested in the direction its sentence states: "
+             "*supports* when the 95 % interval clears the threshold on the sentence's side, *refutes* when it "
+             "lies wholly on the other side, *undecided* otherwise (with what would decide it).", "",
+             summary(records, figures_url), "", "<details><summary>Every claim and check, condition by condition"
+             "</summary>", ""]
     by_nb: dict[str, list] = {}
-    for r in sorted(records, key=lambda r: r["id"]):
-        by_nb.setdefault(r["notebook"], []).append(r)
-    counts = {v: sum(r["verdict"] == v for r in records) for v in VERDICTS}
-    lines.append(f"{len(records)} claims tested: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".")
+    for r in records:
+        if r.get("role") == "claim":
+            by_nb.setdefault(r["notebook"], []).append(r)
     for nb, recs in by_nb.items():
         figs = [f for r in recs for f in r["figures"]]
         lines += ["", f"**Notebook {nb}**", ""]
         if figs:
             lines += [f'<img src="{figures_url}/{figs[0]}.png" alt="{figs[0]}" width="480">', ""]
-        lines += ["| claim | test | statistic [95 % interval] | threshold | verdict |",
-                  "| --- | --- | --- | --- | --- |"]
+        by_quote: dict[tuple, list] = {}
         for r in recs:
-            interval = "" if r["ci_low"] == r["ci_high"] == r["statistic"] else \
-                f" [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
-            side = ">" if r["better"] == "above" else "<"
-            test = r["test"].replace("|", "\\|")
-            lines.append(f"| `{r['id']}` | {test} | {fmt(r['statistic'])}{interval} | "
-                         f"{side} {fmt(r['threshold'])} | **{r['verdict']}** |")
+            by_quote.setdefault((r["source"], r["quote"]), []).append(r)
+        for (source, quote), group in by_quote.items():
+            lines += [f"> “{quote}” — {source}", "",
+                      "| condition | test | statistic [95 % interval] | threshold | answer |",
+                      "| --- | --- | --- | --- | --- |"]
+            for r in group:
+                answer = f"**{r['answer']}**" + (f" — needs {_cell(r['decide'])}" if r.get("decide") else "")
+                lines.append(f"| `{r['id']}` | {_cell(r['test'])} | {_number(r)} | {answer} |")
+            lines.append("")
+        if lines[-1] == "":
+            lines.pop()
+    checks = [r for r in records if r.get("role") == "check"]
+    if checks:
+        lines += ["", "**Checks** (setup, exact and derived: not answers to a source)", "",
+                  "| check | what is checked | value | threshold | verdict |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"| `{r['id']}` | {_cell(r['test'])} | {_number(r)} | {r['verdict']} |" for r in checks]
+    lines += ["", "</details>"]
     return "\n".join(lines)
 
 

@@ -40,8 +40,8 @@ def _ledger(tmp_path, monkeypatch, nb="05"):
 
 def test_records_are_written_sorted_and_rounded(tmp_path, monkeypatch):
     led = _ledger(tmp_path, monkeypatch)
-    led.record("05.b", quote="q", test="t", statistic=0.1234567891, ci_low=0.1, ci_high=0.2, threshold=0.0)
-    rec = led.record("05.a", quote="q", test="t", statistic=-1.0, threshold=0.0, better="below", lr=0.05)
+    led.record("05.b", role="claim", quote="q", test="t", statistic=0.1234567891, ci_low=0.1, ci_high=0.2, threshold=0.0)
+    rec = led.record("05.a", role="claim", quote="q", test="t", statistic=-1.0, threshold=0.0, better="below", lr=0.05)
     assert rec["verdict"] == "holds" and rec["ci_low"] == rec["ci_high"] == -1.0 and rec["lr"] == 0.05
     on_disk = json.loads(led.path.read_text())
     assert [r["id"] for r in on_disk] == ["05.a", "05.b"]
@@ -52,47 +52,86 @@ def test_records_are_written_sorted_and_rounded(tmp_path, monkeypatch):
 def test_bad_ids_and_shadowing_extras_are_errors(tmp_path, monkeypatch):
     led = _ledger(tmp_path, monkeypatch)
     with pytest.raises(ValueError, match="id must look like '05."):
-        led.record("06.x", quote="q", test="t", statistic=1.0, threshold=0.0)
+        led.record("06.x", role="claim", quote="q", test="t", statistic=1.0, threshold=0.0)
     with pytest.raises(ValueError, match="shadow the standard fields"):
-        led.record("05.x", quote="q", test="t", statistic=1.0, threshold=0.0, seeds=3, verdict="holds")
+        led.record("05.x", role="claim", quote="q", test="t", statistic=1.0, threshold=0.0, seeds=3, verdict="holds")
 
 
 def test_collect_replaces_only_the_notebooks_run(tmp_path, monkeypatch):
     for nb, stat in (("01", 1.0), ("02", 2.0)):
-        _ledger(tmp_path, monkeypatch, nb).record(f"{nb}.c", quote="q", test="t", statistic=stat, threshold=0.0)
+        _ledger(tmp_path, monkeypatch, nb).record(f"{nb}.c", role="claim", quote="q", test="t", statistic=stat, threshold=0.0)
     target = tmp_path / "claims.json"
     claims.collect(["01", "02"], "paper", target)
-    _ledger(tmp_path, monkeypatch, "02").record("02.d", quote="q", test="t", statistic=-2.0, threshold=0.0)
+    _ledger(tmp_path, monkeypatch, "02").record("02.d", role="claim", quote="q", test="t", statistic=-2.0, threshold=0.0)
     claims.collect(["02"], "paper", target)
     got = {r["id"]: r["verdict"] for r in claims.load(target)}
     assert got == {"01.c": "holds", "02.d": "fails"}  # 02's old record is gone, 01's kept
 
 
 def test_readme_block_is_generated_and_checked(tmp_path, monkeypatch):
-    rec = _ledger(tmp_path, monkeypatch).record("05.v1.tau8", quote="q", test="a | b", statistic=0.02,
+    rec = _ledger(tmp_path, monkeypatch).record("05.v1.tau8", role="claim", quote="q", test="a | b", statistic=0.02,
                                                  ci_low=-0.01, ci_high=0.05, threshold=0.0, figures=["05_x"])
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{claims.README_START}\nold\n{claims.README_END}\nrest\n")
     assert claims.update_readme(readme, [rec])
     block = claims.readme_block(readme)
-    assert "**inconclusive**" in block and "figures/05_x.png" in block and "a \\| b" in block
+    assert "**undecided** — needs" in block and "figures/05_x.png" in block and "a \\| b" in block
+    assert "> “q” — poster" in block and "1 source claims tested: 0 supports, 0 refutes, 1 undecided" in block
     assert readme.read_text().startswith("intro\n") and readme.read_text().endswith("rest\n")
     assert not claims.update_readme(readme, [rec])  # idempotent
+
+
+def test_role_answer_and_decide(tmp_path, monkeypatch):
+    led = _ledger(tmp_path, monkeypatch)
+    sup = led.record("05.s", role="claim", quote="q", test="t", statistic=0.2, ci_low=0.1, ci_high=0.3, threshold=0.0)
+    ref = led.record("05.r", role="claim", quote="q", test="t", statistic=0.2, ci_low=0.1, ci_high=0.3,
+                     threshold=0.5)
+    chk = led.record("05.c", role="check", quote="q", test="t", statistic=0.2, ci_low=0.1, ci_high=0.3,
+                     threshold=0.5)
+    assert (sup["answer"], ref["answer"], chk["answer"], chk["verdict"]) == ("supports", "refutes", None, "fails")
+    assert sup["decide"] is None and chk["decide"] is None
+    # undecided, 4 seeds, interval [-0.1, 0.3]: centre 0.1, half-width 0.2 -> 4·(0.2/0.1)² = 16 seeds
+    und = led.record("05.u", role="claim", quote="q", test="t", statistic=0.1, ci_low=-0.1, ci_high=0.3,
+                     threshold=0.0, seeds=4)
+    assert und["answer"] == "undecided" and und["decide"].startswith("≈16 seeds")
+    own = led.record("05.o", role="claim", quote="q", test="t", statistic=0.1, ci_low=-0.1, ci_high=0.3,
+                     threshold=0.0, decide="horizon T ≥ 1e5")
+    assert own["decide"] == "horizon T ≥ 1e5"
+    assert "centred on the threshold" in claims.to_decide(-0.1, 0.1, 0.0, seeds=5)
+    with pytest.raises(ValueError, match=r"role must be one of \('claim', 'check'\)"):
+        led.record("05.x", role="fact", quote="q", test="t", statistic=1.0, threshold=0.0)
+    assert claims.validate(list(led.records.values()))
+
+
+def test_validate_names_each_inconsistent_record():
+    good = {"id": "01.a", "role": "claim", "ci_low": 0.1, "ci_high": 0.3, "threshold": 0.0, "better": "above",
+            "verdict": "holds", "answer": "supports", "decide": None}
+    bad = [{**good, "id": "01.no-role", "role": None},
+           {**good, "id": "01.wrong-answer", "answer": "refutes"},
+           {**good, "id": "01.wrong-verdict", "verdict": "fails", "answer": "refutes"},
+           {**good, "id": "01.undecided", "ci_low": -0.1, "verdict": "inconclusive", "answer": "undecided"},
+           {**good, "id": "01.check-answers", "role": "check"}]
+    assert claims.validate([good]) == [good]
+    with pytest.raises(ValueError) as err:
+        claims.validate([good] + bad)
+    for r in bad:
+        assert r["id"] in str(err.value)
+    assert "01.a:" not in str(err.value)
 
 
 def test_record_difference_fills_the_interval_and_the_counts(tmp_path, monkeypatch):
     led = _ledger(tmp_path, monkeypatch)
     d = stats.paired_difference(_table([0.01, 0.02, 0.03, 0.02]), "a", "b")
-    rec = led.record_difference("05.a-vs-b", d, quote="q", test="t", threshold=0.0, margin=0.01, lr=0.1)
+    rec = led.record_difference("05.a-vs-b", d, role="claim", quote="q", test="t", threshold=0.0, margin=0.01, lr=0.1)
     want = tuple(float(f"{d[k]:.6g}") for k in ("diff", "ci_low", "ci_high"))  # the ledger keeps 6 digits
     assert (rec["statistic"], rec["ci_low"], rec["ci_high"]) == want
     assert (rec["seeds"], rec["runs"], rec["margin"], rec["lr"], rec["verdict"]) == (4, 8, 0.01, 0.1, "holds")
-    ratio = led.record_difference("05.ratio", stats.as_ratio(d), quote="q", test="t", threshold=1.0, better="below")
+    ratio = led.record_difference("05.ratio", stats.as_ratio(d), role="claim", quote="q", test="t", threshold=1.0, better="below")
     assert ratio["statistic"] == pytest.approx(math.exp(d["diff"]), rel=1e-5) and ratio["verdict"] == "fails"
     with pytest.raises(ValueError, match="lacks"):
-        led.record_difference("05.x", {"diff": 0.1}, quote="q", test="t", threshold=0.0)
+        led.record_difference("05.x", {"diff": 0.1}, role="claim", quote="q", test="t", threshold=0.0)
     with pytest.raises(ValueError, match="come from the paired difference"):
-        led.record_difference("05.x", d, quote="q", test="t", threshold=0.0, seeds=3)
+        led.record_difference("05.x", d, role="claim", quote="q", test="t", threshold=0.0, seeds=3)
 
 
 # -- the statistics ----------------------------------------------------------------------------------

@@ -16,3 +16,9 @@ def test_every_figure_the_ledger_names_is_committed():
     missing = sorted({f for r in ledger for f in r["figures"]
                       if not (paths.figures_dir("paper") / f"{f}.png").is_file()})
     assert not missing, f"figures named by the ledger but absent from figures/: {missing}"
+
+
+def test_every_committed_record_has_a_role_and_a_consistent_answer():
+    ledger = claims.load(paths.figures_dir("paper") / "claims.json")
+    assert ledger, "figures/claims.json is empty"
+    claims.validate(ledger)   # raises naming every record without a role, or whose answer and verdict disagree

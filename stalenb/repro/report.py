@@ -2,9 +2,9 @@
 
 ``python -m stalenb.repro.report`` converts the executed copies that ``make reproduce`` leaves in
 ``build/notebooks/`` with nbconvert (JupyterLab template, figures embedded) into
-``build/report/NN_name.html`` and writes ``build/report/index.html``: the ledger's claims
-(:mod:`stalenb.claims`), each with its verdict, its numbers and a link to the notebook cell that
-shows it — the cell whose output names the claim's id (the ledger table every notebook displays),
+``build/report/NN_name.html`` and writes ``build/report/index.html``: the ledger's records
+(:mod:`stalenb.claims`) — the source claims with their answers first, then the checks with their
+verdicts — each with its numbers and a link to the notebook cell that shows it — the cell whose output names the claim's id (the ledger table every notebook displays),
 else the cell that records it, else the top of the notebook.
 
 The site is self-contained (no server, no external assets beyond what nbconvert's template
@@ -22,7 +22,8 @@ from pathlib import Path
 from .. import claims, paths
 from ..files import atomic_write
 
-COLOURS = {"holds": "#1b7837", "fails": "#b2182b", "inconclusive": "#8c6d1f"}
+COLOURS = {"holds": "#1b7837", "fails": "#b2182b", "inconclusive": "#8c6d1f",
+           "supports": "#1b7837", "refutes": "#b2182b", "undecided": "#8c6d1f"}
 
 
 def _cell_texts(cell) -> str:
@@ -98,36 +99,49 @@ def build(executed=None, out=None, ledger=None) -> Path:
     return index
 
 
-def _index(pages, ledger, links, broken) -> str:
-    counts = {v: sum(r["verdict"] == v for r in ledger) for v in claims.VERDICTS}
+def _rows(records, links, word) -> str:
     rows = []
-    for r in sorted(ledger, key=lambda r: r["id"]):
+    for r in sorted(records, key=lambda r: r["id"]):
         link = links.get(r["id"])
         name = html.escape(r["id"])
         cell = f'<a href="{html.escape(link)}">{name}</a>' if link else name
         interval = "" if r["ci_low"] == r["ci_high"] else f" [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
         side = "&gt;" if r["better"] == "above" else "&lt;"
+        what = html.escape(r["test"]) + (f"<br><i>“{html.escape(r['quote'])}”</i>" if word == "answer" else "")
+        ruling = r.get(word) or r["verdict"]
+        decide = f"<br>needs {html.escape(r['decide'])}" if r.get("decide") else ""
         rows.append(
-            f'<tr class="claim"><td>{cell}</td><td>{html.escape(r["test"])}</td>'
+            f'<tr class="claim {r.get("role")}"><td>{cell}</td><td>{what}</td>'
             f"<td>{_fmt(r['statistic'])}{interval}</td><td>{side} {_fmt(r['threshold'])}</td>"
-            f'<td class="verdict" style="color:{COLOURS[r["verdict"]]}"><b>{r["verdict"]}</b></td></tr>')
+            f'<td class="verdict" style="color:{COLOURS.get(ruling, "#000")}"><b>{ruling}</b>{decide}</td></tr>')
+    return "\n".join(rows)
+
+
+def _index(pages, ledger, links, broken) -> str:
+    source_claims = [r for r in ledger if r.get("role") != "check"]
+    checks = [r for r in ledger if r.get("role") == "check"]
     nb_items = "".join(
         f'<li><a href="{p}.html">{html.escape(p)}</a>'
         + (f' — <span class="error">{len(broken[p])} error output(s)</span>' if broken[p] else "") + "</li>"
         for p in pages)
-    summary = ", ".join(f"{n} {v}" for v, n in counts.items())
+    head = ("<tr><th>record</th><th>test</th><th>statistic [95 % interval]</th><th>threshold</th>"
+            "<th>{}</th></tr>")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>stalenb — claims and notebooks</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}
 table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:.35em;text-align:left;
 vertical-align:top;font-size:.92em}}.error{{color:#b2182b}}</style></head>
 <body><h1>stalenb — every claim tested, and where</h1>
-<p>{len(ledger)} claims: {summary}. A verdict <b>holds</b> when the 95 % interval clears the threshold,
-<b>fails</b> when it lies wholly on the wrong side, <b>inconclusive</b> otherwise.</p>
-<h2>Claims</h2>
-<table><thead><tr><th>claim</th><th>test</th><th>statistic [95 % interval]</th><th>threshold</th>
-<th>verdict</th></tr></thead><tbody>
-{chr(10).join(rows)}
+<p>{html.escape(claims.headline(ledger))} A claim is tested in the direction its sentence states: it
+<b>supports</b> the sentence when the 95 % interval clears the threshold on the sentence's side,
+<b>refutes</b> it when the interval lies wholly on the other side, and is <b>undecided</b> otherwise.</p>
+<h2>Source claims</h2>
+<table><thead>{head.format("answer")}</thead><tbody>
+{_rows(source_claims, links, "answer")}
+</tbody></table>
+<h2>Checks (setup, exact and derived)</h2>
+<table><thead>{head.format("verdict")}</thead><tbody>
+{_rows(checks, links, "verdict")}
 </tbody></table>
 <h2>Notebooks</h2><ul>{nb_items}</ul>
 </body></html>

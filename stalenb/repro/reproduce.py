@@ -398,7 +398,7 @@ def main(argv=None) -> int:
             ledger = claims.load(paths.figures_dir("paper") / "claims.json")
             changed = claims.update_readme(paths.repo_root() / "README.md", ledger)
             print(f"README.md results table {'regenerated' if changed else 'already up to date'} "
-                  f"({len(ledger)} claims)")
+                  f"({len(ledger)} records)")
             return 0
         if args.list:
             import papermill
