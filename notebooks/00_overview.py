@@ -33,10 +33,11 @@
 # ¹ and the condition's literal reading is infeasible for k ≥ 2.
 #
 # What the two sources say, and what is not known about them, is written down in
-# `docs/research.md` (the original texts are in `docs/seeds/`). Each notebook records every claim it
-# tests in the claims ledger (`stalenb.claims`) with a three-valued verdict — **holds** when the 95 %
-# interval clears the claim's threshold, **fails** when it lies wholly on the wrong side,
-# **inconclusive** otherwise; `make reproduce` collects them into `figures/claims.json`.
+# `docs/research.md` (the original texts are in `docs/seeds/`). Each notebook records what it tests
+# in the claims ledger (`stalenb.claims`): a **claim** quotes one sentence of a source and answers it —
+# **supports** when the 95 % interval clears the threshold on the sentence's side, **refutes** when it
+# lies wholly on the other side, **undecided** otherwise (with what would decide it); a **check** is a
+# setup, exact or derived check, kept apart. `make reproduce` collects them into `figures/claims.json`.
 #
 # This notebook shows the ledger of the last paper-profile run, checks the environment, looks at the
 # data and runs a first short comparison of synchronous and asynchronous SGD.

@@ -125,7 +125,8 @@ def test_a_failed_notebook_keeps_the_records_of_its_last_good_run(project):
     root = project.parent
     record = ("from stalenb import claims\n"
               "led = claims.Ledger('00', source='a seed')\n"
-              "led.record('00.demo', role='claim', quote='q', test='t', statistic=0.5, ci_low=0.2, ci_high=0.8, threshold=0.0)\n"
+              "led.record('00.demo', role='claim', quote='q', test='t', statistic=0.5, ci_low=0.2, ci_high=0.8, "
+              "threshold=0.0)\n"
               "assert x == 0, 'broken after recording'")
     _write(project, "00_demo.ipynb", [record], params="x = 0  # 0: works")
     reproduce.reproduce("paper", timeout=300, verbose=False)
@@ -158,7 +159,8 @@ def test_paper_run_collects_the_ledger_and_regenerates_the_readme(project):
     root = project.parent
     record = ("from stalenb import claims\n"
               "led = claims.Ledger('00', source='a seed')\n"
-              "led.record('00.demo', role='claim', quote='q', test='t', statistic=0.5, ci_low=0.2, ci_high=0.8, threshold=x)")
+              "led.record('00.demo', role='claim', quote='q', test='t', statistic=0.5, ci_low=0.2, ci_high=0.8, "
+              "threshold=x)")
     _write(project, "00_demo.ipynb", [record], params="x = 0.0  # threshold")
     reproduce.reproduce("paper", timeout=300, verbose=False)
     ledger = claims.load(root / "figures" / "claims.json")
@@ -166,7 +168,7 @@ def test_paper_run_collects_the_ledger_and_regenerates_the_readme(project):
     assert "`00.demo`" in claims.readme_block(root / "README.md")
     reproduce.reproduce("paper", overrides={"00": {"x": 0.9}}, timeout=300, verbose=False)
     assert claims.load(root / "figures" / "claims.json")[0]["verdict"] == "fails"
-    assert "**fails**" in claims.readme_block(root / "README.md")
+    assert "**refutes**" in claims.readme_block(root / "README.md")   # a claim whose verdict fails refutes
 
 
 def test_an_unchanged_notebook_is_not_executed_again(tmp_path, monkeypatch):
