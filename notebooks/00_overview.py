@@ -145,7 +145,7 @@ def async_accuracy(tau_max=8):
 async_accuracy(tau_max)
 
 # %%
-sn.widgets.panel(async_accuracy, run_button=True, tau_max=(0, 32, 4))
+sn.widgets.panel(async_accuracy, run_button=True, tau_max=(0, 32, 4), labels={"tau_max": "largest staleness τ_max"})
 
 # %% [markdown]
 # ## Checks

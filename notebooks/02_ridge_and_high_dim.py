@@ -215,7 +215,8 @@ def show_ridge(n=n_gd, d=d_gd, eta=eta, k=k_gd):
 show_ridge(n_gd, d_gd, eta, k_gd)
 
 # %%
-sn.widgets.panel(show_ridge, n=(2, 60, 1), d=(1, 30, 1), eta=(0.05, 2.0, 0.05), k=(1, 10, 1))
+sn.widgets.panel(show_ridge, n=(2, 60, 1), d=(1, 30, 1), eta=(0.05, 2.0, 0.05), k=(1, 10, 1),
+                 labels={"n": "rows n", "d": "dimension d", "eta": "ridge penalty η", "k": "lag window k"})
 
 # %% [markdown]
 # ## Checks

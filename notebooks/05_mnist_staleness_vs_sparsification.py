@@ -397,23 +397,28 @@ def curves(view="tuned", tau=stale_taus[-1], methods_shown=tuple(order)):
 curves();
 
 # %%
-sn.widgets.panel(curves, view=["tuned", "practitioner"], tau=taus, methods_shown=[tuple(order), ("vanilla", primary)])
+sn.widgets.panel(curves, view=["tuned", "practitioner"], tau=taus, methods_shown=[tuple(order), ("vanilla", primary)],
+                 labels={"view": "step sizes", "tau": "largest staleness τ_max", "methods_shown": "methods"})
 
 
 # %%
 def train_one(method=primary, tau_max=8, lr=lr_prac, mu=0.0, n=40):
-    h = sn.simulate(config(model, tau_max, method, lr, mu, n, n))
+    h = sn.simulate(config(model, tau_max, method, lr, mu, n, max(1, n // 10)))   # ten evaluations: a curve
+    diverged = bool(h.diverged.any())
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
-    ax.plot(h.step, h.test_acc, marker="o")
-    ax.set(title=f"{method}, τ_max = {tau_max}, lr = {lr:g}, μ = {mu:g}", ylim=(0, 1), xlabel="server updates",
-           ylabel="test accuracy")
+    ax.plot(h.step, h.test_acc, marker="o", color="C3" if diverged else "C0")
+    state = f"DIVERGED at update {int(h.step.iloc[-1])}" if diverged else f"{n} updates"
+    ax.set(title=f"{method}, τ_max = {tau_max}, lr = {lr:g}, μ = {mu:g}: {state}", ylim=(0, 1),
+           xlabel="server updates", ylabel="test accuracy")
     return fig
 
 train_one(n=20);
 
 # %%
 sn.widgets.panel(train_one, run_button=True, method=list(methods) + ["momentum"], tau_max=(0, 64, 1),
-                 lr=(0.01, 2.0, 0.01), mu=(0.0, 0.9, 0.1), n=(20, 660, 20))
+                 lr=(0.01, 2.0, 0.01), mu=(0.0, 0.9, 0.1), n=(20, 660, 20),
+                 labels={"method": "method", "tau_max": "largest staleness τ_max", "lr": "step size η",
+                         "mu": "momentum μ", "n": "server updates"})
 
 # %% [markdown]
 # ## Checks (what must hold whatever the verdict)

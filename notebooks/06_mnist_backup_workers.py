@@ -391,7 +391,8 @@ show();
 
 # %%
 sn.widgets.panel(show, n=sorted(horizons), families=[("sync", "drop", "reuse", "async", "matched"),
-                                                     ("drop", "reuse", "matched"), ("sync", "reuse")])
+                                                     ("drop", "reuse", "matched"), ("sync", "reuse")],
+                 labels={"n": "workers n", "families": "protocols"})
 
 # %% [markdown]
 # ## Checks (true whatever the verdicts)

@@ -135,7 +135,9 @@ explore();
 
 # %%
 sn.widgets.panel(explore, bandwidth_gbit=(0.1, 10.0, 0.1), per_sample_ms=(0.02, 2.0, 0.02),
-                 slowdown_mean=(0.0, 2.0, 0.05), density=[0.001, 0.01, 0.1])
+                 slowdown_mean=(0.0, 2.0, 0.05), density=[0.001, 0.01, 0.1],
+                 labels={"bandwidth_gbit": "server link (Gbit/s)", "per_sample_ms": "compute per sample (ms)",
+                         "slowdown_mean": "mean extra slowdown (× compute)", "density": "top-k density"})
 
 # %% [markdown]
 # ## Shape metrics against the published LeNet curves (ledger)

@@ -189,7 +189,7 @@ ledger.frame()
 # Browse the four runs (no training happens here: the slider picks among the finished runs).
 
 # %%
-sn.widgets.panel(plot_staleness, name=list(runs))
+sn.widgets.panel(plot_staleness, name=list(runs), labels={"name": "real run"})
 
 # %% [markdown]
 # ## Checks

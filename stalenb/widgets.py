@@ -59,7 +59,16 @@ def _show_figure(result) -> None:
     plt.close(fig)
 
 
-def panel(fn, run_button: bool = False, *, continuous_update: bool = False,
+def _readable(options):
+    """Dropdown options as (label, value) pairs: a tuple of names is shown joined by ", " (not its repr)."""
+    if not isinstance(options, list) or not options or not all(isinstance(o, tuple) for o in options):
+        return options
+    if all(len(o) == 2 and isinstance(o[0], str) and not isinstance(o[1], str) for o in options):
+        return options   # already (label, value) pairs
+    return [(", ".join(map(str, o)), o) for o in options]
+
+
+def panel(fn, run_button: bool = False, *, continuous_update: bool = False, labels: Mapping | None = None,
           **controls) -> widgets.interactive:
     """``ipywidgets.interactive(fn, **controls)``; with ``run_button`` it only runs on a click.
 
@@ -69,6 +78,8 @@ def panel(fn, run_button: bool = False, *, continuous_update: bool = False,
         run_button: add a "Run" button; ``fn`` then runs only when it is pressed (never at
             creation, never on a slider change). Use it for anything that trains.
         continuous_update: re-run while a slider is dragged (default: once, when released).
+        labels: ``{argument: label}`` shown instead of the argument names (with symbol and unit,
+            e.g. ``{"beta0_times_b": "β₀ (× 1/b)"}``); every control gets room for its whole label.
         **controls: ipywidgets (``FloatSlider`` …, :func:`choices`) or the abbreviations
             ``interact`` accepts (``(lo, hi, step)`` tuples, lists of choices, ``fixed(v)``).
 
@@ -79,10 +90,16 @@ def panel(fn, run_button: bool = False, *, continuous_update: bool = False,
 
     Raises:
         TypeError: ``fn`` is not callable.
-        ValueError: a control names no argument of ``fn`` (``interact`` would ignore it).
+        ValueError: a control names no argument of ``fn`` (``interact`` would ignore it), or a
+            label names no control.
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    labels = dict(labels or {})
+    unlabelled = sorted(set(labels) - set(controls))
+    if unlabelled:
+        raise ValueError(f"labels {unlabelled} name no control; controls: {sorted(controls)}")
+    controls = {name: _readable(c) for name, c in controls.items()}
     params = inspect.signature(fn).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         unknown = [name for name in controls if name not in params]
@@ -110,6 +127,9 @@ def panel(fn, run_button: bool = False, *, continuous_update: bool = False,
     for w in ui.kwargs_widgets:
         if isinstance(w, _SLIDERS):
             w.continuous_update = continuous_update
+        if w._kwarg in labels:
+            w.description = labels[w._kwarg]
+        if hasattr(getattr(w, "style", None), "description_width"):
             w.style.description_width = "initial"
     if run_button:
         ui.manual_button.icon = "play"
@@ -156,7 +176,7 @@ def _select(results, values: dict):
     return results[key]
 
 
-def browse(plot, results, **controls) -> widgets.interactive:
+def browse(plot, results, *, labels: Mapping | None = None, **controls) -> widgets.interactive:
     """Sliders that pick among precomputed results; moving one never trains.
 
     ``results`` is either a mapping keyed by the control values — a scalar key for one control, a
@@ -168,6 +188,7 @@ def browse(plot, results, **controls) -> widgets.interactive:
     Args:
         plot: the plain plotting function, called statically in the notebook first.
         results: mapping or DataFrame of finished runs (e.g. loaded from :mod:`stalenb.cache`).
+        labels: ``{control: label}`` shown instead of the control names (see :func:`panel`).
         **controls: lists of values (turned into :func:`choices` sliders) or ipywidgets.
 
     Raises:
@@ -191,7 +212,7 @@ def browse(plot, results, **controls) -> widgets.interactive:
 
     widgets_ = {n: choices(v) if isinstance(v, (list, tuple, range)) else v
                 for n, v in controls.items()}
-    return panel(show, **widgets_)
+    return panel(show, labels=labels, **widgets_)
 
 
 def controls(ui: widgets.interactive) -> dict:

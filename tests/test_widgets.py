@@ -138,6 +138,22 @@ def test_panel_rejects_non_callables_and_unknown_controls():
     assert ui.result == ["b"]
 
 
+def test_labels_replace_argument_names_and_tuple_options_read_as_names():
+    f, calls = recorder()
+    ui = sw.panel(f, labels={"a": "step α (× 1/L)"}, a=(0.0, 4.0, 0.5), n=[1, 2])
+    c = sw.controls(ui)
+    assert c["a"].description == "step α (× 1/L)" and c["n"].description == "n"   # unlabelled keeps its name
+    assert c["a"].style.description_width == c["n"].style.description_width == "initial"
+    g = lambda shown=("a", "b"): shown  # noqa: E731
+    ui = sw.panel(g, shown=[("vanilla", "top-k 1% +EF"), ("vanilla",)])
+    drop = sw.controls(ui)["shown"]
+    assert list(drop._options_labels) == ["vanilla, top-k 1% +EF", "vanilla"]   # labels, not tuple reprs
+    drop.value = ("vanilla",)
+    assert ui.result == ("vanilla",)                                          # the value is still the tuple
+    with pytest.raises(ValueError, match=r"labels \['b'\] name no control"):
+        sw.panel(f, labels={"b": "x"}, a=(0, 1))
+
+
 def test_choices_is_a_selection_slider():
     s = sw.choices([0, 4, 8, 16, 32], value=8)
     assert isinstance(s, widgets.SelectionSlider)
