@@ -25,7 +25,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[notebooks,cluster,test]"
 	touch $(STAMP)
 
+# Notebooks stay clean under use (JupyterLab's saves, autosave included, leave `git status` clean):
+# - the Jupyter server of this environment strips outputs from the project's paired notebooks as it
+#   saves them (a pre-save hook: tools/jupyter_server_config.py, copied into the environment);
+# - the `python3` kernel is named "Python 3", as the notebooks and their .py pairs name it (ipykernel's
+#   own spec says "Python 3 (ipykernel)", which a save would write into both files).
+JUPYTER_CONFIG := $(VENV)/etc/jupyter/jupyter_server_config.py
+KERNEL_SPEC := $(VENV)/share/jupyter/kernels/python3/kernel.json
+
 venv: $(STAMP)
+	@cmp -s tools/jupyter_server_config.py $(JUPYTER_CONFIG) || { mkdir -p $(dir $(JUPYTER_CONFIG)) && \
+	  cp tools/jupyter_server_config.py $(JUPYTER_CONFIG) && echo "installed $(JUPYTER_CONFIG)"; }
+	@grep -qs '"display_name": "Python 3",' $(KERNEL_SPEC) || \
+	  $(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3"
 
 # MNIST for tests and offline runs: link the 8k/2k split from ../shared when data/MNIST is absent.
 data:

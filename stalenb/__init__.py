@@ -4,7 +4,7 @@ Public API (docs/design.md §S3):
 
 - :class:`Config`, :func:`simulate` (→ DataFrame), :func:`run` (→ :class:`Run` with the
   per-gradient staleness record);
-- :mod:`stalenb.staleness` (``Constant``, ``Uniform``, ``Geometric``), :mod:`stalenb.timing`;
+- :mod:`stalenb.staleness` (``Constant``, ``Uniform``, ``Geometric``, ``Trace``: replayed delays; loaders in :mod:`stalenb.traces`), :mod:`stalenb.timing`;
 - :mod:`stalenb.data` (``mnist``), :mod:`stalenb.models` (``lenet``, ``mlp``);
 - :mod:`stalenb.theory` (the poster's theorems as functions).
 
@@ -33,7 +33,7 @@ from .sim.config import Config  # noqa: E402
 from .sim.engine import Run, run, simulate  # noqa: E402
 from .sim.gradients import NeuralNet, Quadratic  # noqa: E402
 from .sim.server import Server  # noqa: E402
-from .sim.staleness import Constant, Geometric, Uniform  # noqa: E402
+from .sim.staleness import Constant, Geometric, Trace, Uniform  # noqa: E402
 from .sim.timing import Timing  # noqa: E402
 
 #: The simulator's modules under their short, public names: ``import stalenb.timing`` and
@@ -45,7 +45,7 @@ for _name in SIMULATOR:
 
 __all__ = [
     "Config", "Run", "run", "simulate", "Server", "NeuralNet", "Quadratic", "Timing",
-    "Constant", "Uniform", "Geometric", "backup", "claims", "compress", "data", "experiments", "models",
+    "Constant", "Uniform", "Geometric", "Trace", "backup", "claims", "compress", "data", "experiments", "models",
     "objectives", "paths", "plotting", "rates", "rules", "speedup", "staleness", "stats", "theory", "timing", "tuning",
     "widgets",
     "__version__",

@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import itertools
 import math
+import multiprocessing
 import os
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -109,6 +112,12 @@ class Results:
     def __len__(self) -> int:
         return len(self.runs)
 
+    def __repr__(self) -> str:
+        """One line: ``Results(4 runs over ['method', 'seed'], 2 from the cache, 1 diverged; .history: 44 rows)``."""
+        diverged = sum(r.diverged for r in self.runs)
+        return (f"Results({len(self)} runs over {self.labels}, {self.from_cache} from the cache, {diverged} diverged; "
+                f".history: {len(self.history)} rows, .updates: {len(self.updates)} rows)")
+
 
 def _concat(frames, specs) -> pd.DataFrame:
     parts = []
@@ -149,7 +158,18 @@ def run_all(specs, *, jobs: int = 1, progress: bool | None = None, desc: str = "
     calls ``run_all`` many times; each new worker would pay an interpreter, ``import torch`` and
     the MNIST load, seconds each); a call that finds it broken (a killed worker) retries its
     missing runs once on a new one. :func:`close_pool` shuts it down before its idle timeout.
+
+    Classes of your own (a delay model subclassing :class:`stalenb.Constant`, a slowdown, …)
+    defined in a notebook or a script (``__main__``) travel to the workers by value (cloudpickle,
+    :class:`_ByValue`), on loky's pool and on any ``executor``. ``jobs > 1`` needs no
+    ``if __name__ == "__main__":`` guard in a script (loky's workers never import the script); an
+    ``executor`` that starts workers with *spawn* or *forkserver* (a ``ProcessPoolExecutor`` with
+    that context, Dask's ``LocalCluster``) re-runs an unguarded script's top level in each worker:
+    there ``run_all`` stops the worker with one line saying so, and this call raises
+    ``RuntimeError`` with one line naming the cure (guard the script, or use ``jobs``).
     """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise SystemExit(_REIMPORTED)
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
     if executor is not None and not callable(getattr(executor, "submit", None)):
@@ -161,7 +181,12 @@ def run_all(specs, *, jobs: int = 1, progress: bool | None = None, desc: str = "
         with Client(os.environ["STALENB_DASK"]) as client:
             _compute(client.get_executor(), _missing(specs), bar, f"{desc} (Dask)")
     elif executor is not None:
-        _compute(executor, _missing(specs), bar, f"{desc} (executor)")
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            _compute(executor, _missing(specs), bar, f"{desc} (executor)")
+        except BrokenProcessPool:
+            raise RuntimeError(_BROKEN) from None
     elif jobs > 1:
         _prefill(specs, jobs, bar, desc)
     with single_thread():
@@ -188,10 +213,66 @@ def single_thread():
         torch.set_num_threads(before)
 
 
+_REIMPORTED = ("stalenb.experiments.run_all was called while this worker process re-ran the script's top level "
+               "(a spawn/forkserver executor imports __main__ again): put the script's code under "
+               "`if __name__ == \"__main__\":`, or use run_all(jobs=n), whose workers never import the script")
+_BROKEN = ("a worker process of the executor died (BrokenProcessPool; its stderr above says why): a script run "
+           "with a spawn/forkserver executor needs its code under `if __name__ == \"__main__\":`; "
+           "run_all(jobs=n) needs no guard")
+
+
+def _local_class(cls: type) -> bool:
+    """True for a class that a plain pickle finds by name only in the process that defined it: one of
+    ``__main__`` (a notebook's or a script's) or one defined inside a function."""
+    return cls.__module__ in ("__main__", "__mp_main__") or "<locals>" in cls.__qualname__
+
+
+def _holds_local_class(value) -> bool:
+    """True when ``value`` (a Config and its nested dataclasses and tuples) holds an instance of a
+    :func:`_local_class`."""
+    if _local_class(type(value)):
+        return True
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return any(_holds_local_class(getattr(value, f.name)) for f in dataclasses.fields(value))
+    if isinstance(value, (tuple, list)):
+        return any(_holds_local_class(v) for v in value)
+    return False
+
+
+class _ByValue:
+    """A config pickled by value (cloudpickle: its ``__main__`` / local classes' code travels with it),
+    for workers that never saw the notebook's or script's definitions; :func:`_run_one` unwraps it.
+    Plain pickle reads it back (cloudpickle is a dependency of loky, so importable in every worker)."""
+
+    __slots__ = ("blob",)
+
+    def __init__(self, config):
+        import cloudpickle
+
+        self.blob = cloudpickle.dumps(config)
+
+    def load(self):
+        try:
+            return pickle.loads(self.blob)
+        except Exception as exc:  # noqa: BLE001 - one line instead of a screen of pickle internals
+            raise RuntimeError(f"a worker could not rebuild the run's Config ({type(exc).__name__}: {exc}); "
+                               "define its classes in the notebook/script or in a module the workers "
+                               "can import") from None
+
+
+def _ship(config: Config):
+    """What :func:`_compute` submits for ``config``: the config itself, or :class:`_ByValue` when it
+    holds a class a worker cannot import (:func:`_holds_local_class`)."""
+    return _ByValue(config) if _holds_local_class(config) else config
+
+
 def _run_one(config: Config, cache_dir: str | None = None, data_dir: str | None = None) -> bool:
     """Compute one run into the cache: ``cache_dir`` and ``data_dir`` are the caller's folders
     (``$STALENB_CACHE``, ``$STALENB_DATA``), set for the run, so that a long-lived worker started
-    under another environment computes the same cache key and writes where the caller reads."""
+    under another environment computes the same cache key and writes where the caller reads.
+    ``config`` may come as a :class:`_ByValue` (:func:`_ship`)."""
+    if isinstance(config, _ByValue):
+        config = config.load()
     folders = {"STALENB_CACHE": cache_dir, "STALENB_DATA": data_dir}
     before = {name: os.environ.get(name) for name in folders}
     os.environ.update({name: value for name, value in folders.items() if value is not None})
@@ -267,7 +348,7 @@ def _compute(executor, missing, bar, desc, at_once: int | None = None) -> None:
         try:
             while todo or running:
                 while todo and len(running) < limit:
-                    running.append(executor.submit(_run_one, todo.pop(), *folders))
+                    running.append(executor.submit(_run_one, _ship(todo.pop()), *folders))
                 done, running = _wait(running)
                 for future in done:
                     future.result()
@@ -341,24 +422,50 @@ def close_pool() -> bool:
     return True
 
 
+#: The time column of a history: simulated seconds (``stalenb.run``) or measured ones (a real run,
+#: :func:`stalenb.distributed.launch`).
+TIME_COLUMNS = ("sim_time", "wall_time")
+
+
+def time_column(history: pd.DataFrame) -> str:
+    """The name of ``history``'s time column (:data:`TIME_COLUMNS`); ``ValueError`` naming the
+    columns when it has none."""
+    for name in TIME_COLUMNS:
+        if name in history.columns:
+            return name
+    raise ValueError(f"the history has no time column ({' or '.join(TIME_COLUMNS)}); "
+                     f"its columns: {list(history.columns)}")
+
+
+def _need(history: pd.DataFrame, columns, what: str) -> None:
+    missing = [c for c in dict.fromkeys(columns) if c not in history.columns]
+    if missing:
+        raise ValueError(f"{what} needs the column(s) {missing}; the frame has {list(history.columns)}")
+
+
 def final(history: pd.DataFrame, by, metric: str = "test_acc", tail: int = 1) -> pd.DataFrame:
     """Per run (``by`` = the label columns, seed included): the mean of ``metric`` over its last
-    ``tail`` evaluation rows, plus ``bytes_sent``, ``sim_time`` and ``diverged`` at the end.
+    ``tail`` evaluation rows, plus ``bytes_sent``, the time (``sim_time``, or ``wall_time`` for a
+    real run: :func:`time_column`) and ``diverged`` at the end.
 
     A diverged run keeps its last (non-finite or poor) value and ``diverged=True``; callers decide
     whether to count it (it *is* the outcome of that method at that setting).
     """
     by = list(by)
+    _need(history, [*by, "step", metric, "bytes_sent", "samples", "diverged"], "final")
     g = history.sort_values("step").groupby(by, sort=False)
     out = g[metric].apply(lambda s: float(np.mean(s.to_numpy()[-tail:]))).rename(metric).to_frame()
-    last = g[["step", "bytes_sent", "sim_time", "samples"]].last()
+    last = g[["step", "bytes_sent", time_column(history), "samples"]].last()
     out = out.join(last).join(g["diverged"].any())
     return out.reset_index()
 
 
-def time_to_accuracy(history: pd.DataFrame, by, target: float, x: str = "sim_time") -> pd.DataFrame:
-    """Per run: the first ``x`` (``sim_time``, ``step`` or ``samples``) at which ``test_acc`` ≥ target
-    (NaN when never reached or the run diverged first)."""
+def time_to_accuracy(history: pd.DataFrame, by, target: float, x: str | None = None) -> pd.DataFrame:
+    """Per run: the first ``x`` (default: the time column, ``sim_time`` or a real run's ``wall_time``,
+    :func:`time_column`; or ``step``, ``samples``) at which ``test_acc`` ≥ target (NaN when never
+    reached or the run diverged first)."""
+    x = time_column(history) if x is None else x
+    _need(history, [*by, "step", x, "test_acc", "diverged"], "time_to_accuracy")
     rows = []
     for key, grp in history.sort_values("step").groupby(list(by), sort=False):
         hit = grp[(grp["test_acc"] >= target) & ~grp["diverged"]]

@@ -10,25 +10,68 @@ Environment variables (all optional):
   package, else ``~/.cache/stalenb`` for an installed, non-editable package);
 - ``STALENB_DATA``, ``STALENB_FIGURES``, ``STALENB_CACHE``: override one folder each;
 - ``STALENB_QUICK=1``: quick profile (every notebook shrinks to minutes on 2 cores).
+
+Whose folders: the results go with the code that makes them. ``cache/``, ``build/`` and
+``figures/`` belong to the checkout whose ``stalenb`` package is imported, not to the directory
+you run in. The two differ when one ``.venv`` serves two checkouts: its editable install
+(``pip install -e``) imports the package of the checkout it was installed from, wherever you
+start Python (a notebook kernel starts in ``notebooks/``, where the other checkout's package is
+not on the path). Writing that code's runs into the checkout you stand in would put figures made
+by one checkout's code into another, silently; so the folders stay with the imported code and,
+when the working directory lies inside another stalenb checkout, :func:`repo_root` says so once
+per process (a ``UserWarning`` naming both folders and the cure: ``pip install -e`` that
+checkout into the environment, or give it its own ``.venv``; ``STALENB_ROOT`` moves only the
+folders). ``$STALENB_ROOT`` set means the choice was made: no warning.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import warnings
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
+_NOTED: set = set()  # (package root, other checkout) pairs already warned about in this process
 
 
 def repo_root() -> Path:
-    """The project root: ``$STALENB_ROOT``, else the folder with ``pyproject.toml`` above us."""
+    """The project root: ``$STALENB_ROOT``, else the checkout holding this package (the folder with
+    ``pyproject.toml`` above it; ``~/.cache/stalenb`` for an installed, non-editable package). Warns
+    once when the working directory lies in another stalenb checkout (see the module docstring)."""
     env = os.environ.get("STALENB_ROOT")
     if env:
         return Path(env).resolve()
     candidate = _PACKAGE.parent
-    if (candidate / "pyproject.toml").is_file():
-        return candidate
-    return Path.home() / ".cache" / "stalenb"
+    root = candidate if (candidate / "pyproject.toml").is_file() else Path.home() / ".cache" / "stalenb"
+    _note_other_checkout(root)
+    return root
+
+
+def _note_other_checkout(root: Path) -> None:
+    try:
+        here = os.getcwd()
+    except OSError:  # the working directory was deleted
+        return
+    other = checkout_of(here)
+    if other is None or other == root or (root, other) in _NOTED:
+        return
+    _NOTED.add((root, other))
+    warnings.warn(
+        f"stalenb is imported from {_PACKAGE}, so its cache/, build/ and figures/ are under {root}, "
+        f"not under the checkout you run in, {other}. To run that checkout's code and keep its results "
+        f"there, install it into this environment (pip install -e {other}) or give it its own .venv; "
+        f"STALENB_ROOT={other} would move only the folders.", UserWarning, stacklevel=3)
+
+
+@functools.lru_cache(maxsize=32)
+def checkout_of(folder: str) -> Path | None:
+    """The stalenb checkout holding ``folder`` (the nearest folder at or above it with
+    ``pyproject.toml`` and ``stalenb/paths.py``), or ``None``."""
+    for candidate in (Path(folder).resolve(), *Path(folder).resolve().parents):
+        if (candidate / "pyproject.toml").is_file() and (candidate / "stalenb" / "paths.py").is_file():
+            return candidate
+    return None
 
 
 def _folder(env: str, name: str) -> Path:

@@ -13,7 +13,10 @@ Wang, Jin, Ma 2017; ``docs/research.md`` §2) and, for the rate helpers, paper 1
 - **Theorem 3 / Example 1**: ridge f(w) = ‖Xw − y‖² + η‖w‖² has H = 2(XᵀX + ηI) and, for rows
   ‖x_i‖ ≤ 1, eigenvalues in [2η, 2n + 2η].
 - **Theorem 4**: with unbiased noisy gradients, E[w_t] → w* (here: the same recursion with
-  Gaussian noise added to every gradient).
+  Gaussian noise added to every gradient). On a non-quadratic f with constant weights the
+  stationary mean is biased; :func:`bias_prediction` gives the second-order (small-noise) value
+  E[w] − w* ≈ −½ H⁻¹ (T : Cov) (1-D: −f'''/(2f'')·Var(w)) with Cov from a discrete Lyapunov equation
+  (:func:`delayed_stationary_cov`), and :func:`bias_path_prediction` its course under decaying steps.
 - Paper 1: (1/T) Σ_t E‖∇f(x_t)‖² = O(1/√T) for the step α = lr_scale/√T; :func:`loglog_slope`
   fits the exponent.
 
@@ -387,6 +390,312 @@ def converged_step(errors, tol) -> int | None:
     if bad.size == 0:
         return 0
     return None if bad[-1] == e.size - 1 else int(bad[-1] + 1)
+
+
+# -- Theorem 4 on a non-quadratic f: the second-order stationary bias (notebook 03) ------------
+#
+# With constant weights the delayed SGD iterates reach a stationary law with a spread of order σ²·β.
+# Stationarity gives E[w_{t+1}] = E[w_t], so Σ_j β_j E[∇f(w_{t−j})] = 0 and E[∇f(w)] = 0 EXACTLY (for
+# any weights with Σβ_j > 0). Expanding ∇f(x* + e) = H e + ½ T[e, e] + O(‖e‖³) (H the Hessian, T the
+# third-derivative tensor at x*) gives the small-noise (second-order) prediction
+#     H·E[e] + ½ T : Cov(e) = O(σ⁴)   ⇒   E[e] ≈ −½ H⁻¹ (T : Cov),   1-D: E[e] ≈ −f'''/(2 f'')·Var(w),
+# with Cov(e) the stationary covariance of the LINEARISED delayed recursion (a discrete Lyapunov
+# equation on its state form). This is the delayed-gradient version of the constant-step SGD bias
+# expansion of Dieuleveut, Durmus & Bach (2020, "Bridging the gap between constant step size SGD and
+# Markov chains", Ann. Statist.): the bias is of order step·σ², not zero, unless T = 0 (a quadratic).
+def jacobian_fd(grad, x, h: float = 1e-5) -> np.ndarray:
+    """J_ij = ∂g_i/∂x_j at ``x`` (shape (d,)) by central differences (error O(h²·|g'''|)).
+
+    ``grad`` maps an array of shape (m, d) to (m, d), as for :func:`delayed_sgd`.
+    """
+    x = np.atleast_1d(np.asarray(x, dtype=float))
+    steps = h * np.eye(x.size)
+    g = np.asarray(grad(np.concatenate([x + steps, x - steps])), dtype=float).reshape(2 * x.size, x.size)
+    return ((g[:x.size] - g[x.size:]) / (2 * h)).T
+
+
+def third_derivative_fd(grad, x, h: float = 1e-3) -> np.ndarray:
+    """T_ikl = ∂²g_i/∂x_k∂x_l at ``x`` (shape (d, d, d)) by central second differences.
+
+    T_ikl = [g(x + h e_k + h e_l) − g(x + h e_k − h e_l) − g(x − h e_k + h e_l) + g(x − h e_k − h e_l)]_i / 4h²,
+    exact for a quadratic g (error O(h²·|g''''|) otherwise). For a gradient g = ∇f, T is f's
+    third-derivative tensor.
+    """
+    x = np.atleast_1d(np.asarray(x, dtype=float))
+    d = x.size
+    e = h * np.eye(d)
+    kk, ll = np.meshgrid(np.arange(d), np.arange(d), indexing="ij")
+    kk, ll = kk.ravel(), ll.ravel()
+    pts = np.concatenate([x + e[kk] + e[ll], x + e[kk] - e[ll], x - e[kk] + e[ll], x - e[kk] - e[ll]])
+    g = np.asarray(grad(pts), dtype=float).reshape(4, d * d, d)
+    t = (g[0] - g[1] - g[2] + g[3]) / (4 * h * h)          # (d*d, d): row (k, l), column i
+    return t.reshape(d, d, d).transpose(2, 0, 1)
+
+
+def _hessian_matrix(H) -> np.ndarray:
+    H = np.atleast_2d(np.asarray(H, dtype=float))
+    if H.ndim != 2 or H.shape[0] != H.shape[1] or not np.all(np.isfinite(H)):
+        raise ValueError(f"H must be a finite square matrix (or a scalar), got shape {H.shape}")
+    return H
+
+
+def delayed_state_space(H, lag_weights, step: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(A, B) of the linearised delayed SGD recursion in state form X_{t+1} = A X_t + B ξ_t.
+
+    Linearised recursion (e = w − w*, gradient H e, noise ξ drawn once per gradient and re-used):
+        e_{t+1} = e_t − s·Σ_{j=0}^{k−1} β_j (H e_{t−j} + ξ_{t−j}),   s = ``step``.
+    State X_t = (e_t, e_{t−1}, …, e_{t−k+1}, ξ_{t−1}, …, ξ_{t−k+1}) (blocks of size d, d·(2k − 1) in
+    all; just e_t for k = 1); B maps the fresh ξ_t into the state.
+    """
+    H = _hessian_matrix(H)
+    beta = _weights(lag_weights) * float(checks.real("step", step, ge=0))
+    d, k = H.shape[0], beta.size
+    n = d * (2 * k - 1)
+    A, B, eye = np.zeros((n, n)), np.zeros((n, d)), np.eye(d)
+    blk = lambda i: slice(i * d, (i + 1) * d)  # noqa: E731  block i: e_{t−i} (i < k), ξ_{t−(i−k+1)} (i ≥ k)
+    A[blk(0), blk(0)] = eye - beta[0] * H
+    B[blk(0)] = -beta[0] * eye
+    for j in range(1, k):
+        A[blk(0), blk(j)] = -beta[j] * H                   # stale gradient part H e_{t−j}
+        A[blk(0), blk(k - 1 + j)] = -beta[j] * eye        # its noise ξ_{t−j}, drawn when it was computed
+        A[blk(j), blk(j - 1)] = eye                       # shift e
+        if j >= 2:
+            A[blk(k - 1 + j), blk(k - 2 + j)] = eye       # shift ξ
+    if k > 1:
+        B[blk(k)] = eye                                   # ξ_t becomes ξ_{(t+1)−1}
+    return A, B
+
+
+def delayed_stationary_cov(H, lag_weights, noise, step: float = 1.0) -> np.ndarray:
+    """Stationary Cov(e) (d × d) of the linearised delayed SGD recursion with noise ξ ~ N(0, noise²·I).
+
+    Solves the discrete Lyapunov equation P = A P Aᵀ + noise²·B Bᵀ on the state form
+    (:func:`delayed_state_space`; ``scipy.linalg.solve_discrete_lyapunov``) and returns the e_t block.
+    Window 1, 1-D: Var = β²σ²/(1 − (1 − βh)²).
+
+    Raises:
+        ValueError: if the recursion is not stable (spectral radius of A ≥ 1: no stationary law).
+    """
+    from scipy.linalg import solve_discrete_lyapunov
+
+    A, B = delayed_state_space(H, lag_weights, step)
+    radius = float(np.max(np.abs(np.linalg.eigvals(A))))
+    if radius >= 1:
+        raise ValueError(f"the linearised recursion is unstable (spectral radius {radius:.4g} >= 1): no stationary law")
+    noise = float(checks.real("noise", noise, ge=0))
+    P = solve_discrete_lyapunov(A, noise**2 * B @ B.T)
+    d = B.shape[1]
+    return (P[:d, :d] + P[:d, :d].T) / 2
+
+
+def delayed_cov_path(H, lag_weights, noise, steps, step_scale=None) -> np.ndarray:
+    """Cov(e_t), t = 0…steps (shape (steps + 1, d, d)), of the linearised recursion started at rest.
+
+    P_{t+1} = A_t P_t A_tᵀ + noise²·B_t B_tᵀ, P_0 = 0, with (A_t, B_t) = :func:`delayed_state_space` at
+    step s_t = ``step_scale(t)`` (1 if None). With constant steps P_t tends to :func:`delayed_stationary_cov`.
+    """
+    steps = checks.integer("steps", steps, minimum=0)
+    noise = float(checks.real("noise", noise, ge=0))
+    H = _hessian_matrix(H)
+    d = H.shape[0]
+    A, B = delayed_state_space(H, lag_weights, 1.0)
+    P = np.zeros_like(A)
+    out = np.zeros((steps + 1, d, d))
+    for t in range(steps):
+        s = 1.0 if step_scale is None else float(step_scale(t))
+        At, Bt = delayed_state_space(H, lag_weights, s) if step_scale is not None else (A, B)
+        P = At @ P @ At.T + noise**2 * Bt @ Bt.T
+        out[t + 1] = P[:d, :d]
+    return out
+
+
+def time_average_se(H, noise, count) -> np.ndarray:
+    """Standard error of the mean of ``count`` (runs × steps) time-averaged stationary e_t, per coordinate.
+
+    Summing the linearised recursion over N steps telescopes: e_{T} − e_{T−N} = −Σ_j β_j (H Σ_t e_{t−j} + Σ_t ξ_{t−j}),
+    so the time average is ē = −H⁻¹ ξ̄ + O(1/N): its long-run covariance is noise²·H⁻¹H⁻ᵀ/N whatever
+    the lag weights. With ``count`` = runs·N independent-equivalent draws the standard error is
+    noise·√diag(H⁻¹H⁻ᵀ)/√count (a design quantity: no data needed).
+    """
+    Hinv = np.linalg.inv(_hessian_matrix(H))
+    count = float(checks.real("count", count, gt=0))
+    return float(checks.real("noise", noise, ge=0)) * np.sqrt(np.diag(Hinv @ Hinv.T) / count)
+
+
+def _gauss_hermite(d: int, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Tensor Gauss–Hermite nodes (points^d, d) and weights for E over N(0, I_d)."""
+    z, w = np.polynomial.hermite_e.hermegauss(points)
+    w = w / w.sum()
+    grids = np.meshgrid(*([z] * d), indexing="ij")
+    wts = np.prod(np.meshgrid(*([w] * d), indexing="ij"), axis=0)
+    return np.stack([g.ravel() for g in grids], axis=1), wts.ravel()
+
+
+def _sqrtm_psd(C) -> np.ndarray:
+    lam, vec = np.linalg.eigh((C + C.T) / 2)
+    return vec * np.sqrt(np.maximum(lam, 0.0))
+
+
+def bias_prediction(grad, x_star, lag_weights, noise, step: float = 1.0, points: int = 9,
+                    max_iter: int = 100, tol: float = 1e-9) -> dict:
+    """Second-order prediction of the constant-step stationary bias E[w] − w* of delayed SGD, with its error.
+
+    **Second order** (small-noise expansion of the exact stationary condition E[∇f(w)] = 0):
+        E[e] ≈ −½ H⁻¹ (T : C),   (T : C)_i = Σ_kl T_ikl C_kl,   1-D: E[e] ≈ −f'''(x*)/(2 f''(x*))·Var(w),
+    H = ∇²f(x*) (:func:`jacobian_fd`), T the third-derivative tensor (:func:`third_derivative_fd`), C the
+    stationary covariance of the linearised recursion (:func:`delayed_stationary_cov`). The neglected
+    terms are O(σ⁴) (σ = ``noise``; for weights scaled by s: O(s²)).
+
+    **Its error** (an estimate of the next-order term's size, not a bound): the Gaussian-closure
+    solution — m solving E[∇f(x* + m + v)] = 0 with v ~ N(0, C(m)), C(m) the Lyapunov covariance of the
+    recursion linearised with the statistical-linearisation Hessian H̄ = E[∇f(x* + m + v) vᵀ] C⁻¹
+    (Stein), expectations by tensor Gauss–Hermite quadrature with ``points`` nodes per axis — keeps every
+    order of the Gaussian part (the m mᵀ term, the shift of the curvature at the mean, the quartic
+    and higher terms of ∇f) and omits only the non-Gaussian (skewness) corrections, which are of the
+    same order. ``error`` = |Gaussian closure − second order| per coordinate. The closure iterates
+    from the second-order value until m and C change by less than ``tol`` (at most ``max_iter`` times).
+
+    Returns:
+        dict with ``second_order`` (d,), ``gaussian`` (d,), ``error`` (d,), ``H``, ``T``, ``cov`` (the
+        linearised stationary covariance at x*), ``cov_gaussian`` and ``iterations``.
+    """
+    x_star = np.atleast_1d(np.asarray(x_star, dtype=float))
+    d = x_star.size
+    points = checks.integer("points", points, minimum=2)
+    if points**d > 2_000_000:
+        raise ValueError(f"points**d = {points}**{d} quadrature nodes is too many; use fewer points")
+    H = jacobian_fd(grad, x_star)
+    H = (H + H.T) / 2
+    T = third_derivative_fd(grad, x_star)
+    C0 = delayed_stationary_cov(H, lag_weights, noise, step)
+    second = -0.5 * np.linalg.solve(H, np.einsum("ikl,kl->i", T, C0))
+    nodes, wts = _gauss_hermite(d, points)
+    m, C, it = second.copy(), C0, 0
+    for it in range(1, max_iter + 1):
+        L = _sqrtm_psd(C)
+        v = nodes @ L.T
+        G = np.asarray(grad(x_star + m + v), dtype=float).reshape(len(v), d)
+        if np.allclose(C, 0):
+            Hbar = jacobian_fd(grad, x_star + m)
+        else:
+            Hbar = (G * wts[:, None]).T @ v @ np.linalg.pinv(C)
+        Hbar = (Hbar + Hbar.T) / 2
+        C_new = delayed_stationary_cov(Hbar, lag_weights, noise, step)
+        m_new = m - np.linalg.solve(Hbar, wts @ G)
+        done = np.max(np.abs(m_new - m)) < tol and np.max(np.abs(C_new - C)) < tol
+        m, C = m_new, C_new
+        if done:
+            break
+    return {"second_order": second, "gaussian": m, "error": np.abs(m - second), "H": H, "T": T, "cov": C0,
+            "cov_gaussian": C, "iterations": it}
+
+
+def bias_path_prediction(grad, x_star, lag_weights, noise, steps, step_scale=None) -> np.ndarray:
+    """Second-order prediction of E[w_t] − w*, t = 0…steps (shape (steps + 1, d)), for time-varying steps.
+
+    The second-order moment recursion of the delayed iteration started at rest (the deterministic
+    transient from w_0 is not modelled: compare after it has died out):
+        m_{t+1} = m_t − s_t Σ_j β_j (H m_{t−j} + ½ T : C_{t−j}),   m_{s≤0} = 0,
+    with C_t from :func:`delayed_cov_path` and s_t = ``step_scale(t)``. With constant steps m_t tends to
+    the ``second_order`` value of :func:`bias_prediction`; with decaying steps it follows the step down.
+    """
+    x_star = np.atleast_1d(np.asarray(x_star, dtype=float))
+    beta = _weights(lag_weights)
+    H = jacobian_fd(grad, x_star)
+    H = (H + H.T) / 2
+    T = third_derivative_fd(grad, x_star)
+    covs = delayed_cov_path(H, beta, noise, steps, step_scale)
+    force = 0.5 * np.einsum("ikl,tkl->ti", T, covs)        # ½ T : C_t
+    d, k = x_star.size, beta.size
+    m = np.zeros((steps + 1, d))
+    for t in range(steps):
+        s = 1.0 if step_scale is None else float(step_scale(t))
+        lags = [t - j for j in range(k) if t - j >= 0]
+        drift = sum(beta[t - i] * (H @ m[i] + force[i]) for i in lags)
+        m[t + 1] = m[t] - s * drift
+    return m
+
+
+def delayed_sgd_bins(grad, w0, lag_weights, steps, edges, noise: float = 0.0, runs: int = 1, seed: int = 0,
+                     step_scale=None) -> np.ndarray:
+    """Per-run averages of w_t over the bins edges[i] < t ≤ edges[i+1] for :func:`delayed_sgd`.
+
+    Same recursion and random stream as :func:`delayed_sgd` / :func:`delayed_sgd_tail` (equal
+    arguments give equal iterates); ``edges`` are increasing integers in [0, steps]. Returns shape
+    (runs, len(edges) − 1, d).
+    """
+    steps = checks.integer("steps", steps, minimum=1)
+    e = np.asarray(edges)
+    if e.ndim != 1 or e.size < 2 or not np.issubdtype(e.dtype, np.integer) or np.any(np.diff(e) <= 0) \
+            or e[0] < 0 or e[-1] > steps:
+        raise ValueError(f"edges must be >= 2 increasing integers in [0, {steps}], got {edges!r}")
+    sums = None
+    for t, w in enumerate(_delayed_iterates(grad, w0, lag_weights, int(e[-1]), noise, runs, seed, step_scale), 1):
+        if sums is None:
+            sums = np.zeros((w.shape[0], e.size - 1, w.shape[1]))
+        i = np.searchsorted(e, t, side="left") - 1          # edges[i] < t <= edges[i+1]
+        if 0 <= i < e.size - 1:
+            sums[:, i] += w
+    return sums / np.diff(e)[None, :, None]
+
+
+def bias_resolution(H, noise, count, null_pass: float = 0.95, level: float = 0.95) -> tuple[float, float]:
+    """The smallest tolerance on max_i |E[e_i]| that a bias-free design passes with probability ``null_pass``.
+
+    With per-coordinate standard errors se_i = :func:`time_average_se` (H, noise, count) and the interval
+    of :func:`bias_interval` (upper end max_i |m_i| + z·se_i, z the ``level`` quantile), a zero bias keeps
+    every |m_i| < z'·se_i with probability ≥ ``null_pass`` for z' = z_{1 − (1 − null_pass)/2d} (Bonferroni
+    over the d coordinates), so the upper end stays below (z' + z)·max_i se_i. Returns (that tolerance,
+    max_i se_i): a design quantity, fixed before any data.
+    """
+    from scipy import stats
+
+    se = time_average_se(H, noise, count)
+    z_all = stats.norm.ppf(1 - (1 - float(null_pass)) / (2 * se.size))
+    return float((z_all + stats.norm.ppf(0.5 + level / 2)) * se.max()), float(se.max())
+
+
+def bias_agreement(samples, predicted, error, level: float = 0.95) -> tuple[float, float, float]:
+    """max_i |m_i − p_i| / max_i |p_i| with an interval (m the mean of ``samples`` (runs, d), p ``predicted``).
+
+    Per coordinate the gap |m_i − p_i| is widened and narrowed by the Monte Carlo half-width z·se_i plus
+    the prediction's error ``error``_i (interval arithmetic); the statistic and both ends are the
+    largest over coordinates, divided by max_i |p_i|. A zero bias gives exactly 1; a perfect prediction 0.
+    """
+    from scipy import stats
+
+    x = np.asarray(samples, dtype=float).reshape(len(samples), -1)
+    p, err = np.atleast_1d(np.asarray(predicted, float)), np.atleast_1d(np.asarray(error, float))
+    m = x.mean(axis=0)
+    half = stats.norm.ppf(0.5 + level / 2) * x.std(axis=0, ddof=1) / math.sqrt(x.shape[0]) + err
+    gap, scale = np.abs(m - p), np.abs(p).max()
+    return float(gap.max() / scale), float(np.maximum(gap - half, 0).max() / scale), float((gap + half).max() / scale)
+
+
+def paired_ratio(numerator, denominator, level: float = 0.95) -> tuple[float, float, float]:
+    """Ratio of means R = mean(x)/mean(y) of paired per-run values, with a delta-method interval.
+
+    se(R) = sd(x_r − R·y_r) / (√n·|mean(y)|) (first-order expansion of the ratio; the pairing keeps any
+    correlation between x_r and y_r).
+    """
+    from scipy import stats
+
+    x, y = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    r = x.mean() / y.mean()
+    se = np.std(x - r * y, ddof=1) / math.sqrt(x.size) / abs(y.mean())
+    z = stats.norm.ppf(0.5 + level / 2)
+    return float(r), float(r - z * se), float(r + z * se)
+
+
+def distance_interval(value, low, high, target, error: float = 0.0) -> tuple[float, float, float]:
+    """|value − target| with the interval that [low, high] (widened by ``error`` on each side) gives it.
+
+    Lower end: the distance from ``target`` to [low, high] (0 inside) minus ``error``, at least 0;
+    upper end: the farther end's distance plus ``error``.
+    """
+    near = max(low - target, target - high, 0.0)
+    far = max(abs(low - target), abs(high - target))
+    return float(abs(value - target)), float(max(near - error, 0.0)), float(far + error)
 
 
 # -- Theorem 3 / Example 1: ridge regression ---------------------------------------------------

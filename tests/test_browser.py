@@ -1,11 +1,15 @@
 """The JupyterLab experience, tested the way a person uses it (issue 7).
 
-JupyterLab runs headless on a free loopback port with a random token, from a temporary root that
-holds a copy of ``notebooks/01_generalized_curvature.ipynb`` (the committed notebook is never
-touched) and with temporary settings, workspace, runtime and figures folders. Debian's Chromium,
-driven by Playwright for Python, opens the notebook, runs all cells from the Run menu, checks that
-no cell shows an error, moves one slider of a panel with the keyboard and asserts that the plot it
-drives changed. Screenshots land in ``build/browser/`` (ignored by git).
+JupyterLab runs headless on a free loopback port with a random token, from a temporary root: a
+scratch git repository that looks like a checkout (``pyproject.toml``, ``.gitignore`` and
+``notebooks/01_generalized_curvature.ipynb`` with its ``.py`` pair, committed; the real notebooks
+are never touched), with temporary settings, workspace, runtime and figures folders. Debian's
+Chromium, driven by Playwright for Python, opens the notebook, runs all cells from the Run menu,
+checks that no cell shows an error, moves one slider of a panel with the keyboard and asserts that
+the plot it drives changed; then saves the notebook from the File menu, as a person (or autosave)
+would, and asserts that ``git status`` of the scratch repository is clean (issue 25: the pre-save
+hook and the kernel name that ``make venv`` installs). Screenshots land in ``build/browser/``
+(ignored by git).
 
 Chromium comes from ``apt-get install chromium`` (``make browser``); Playwright's own browser
 download is not used. Without Chromium the test fails under ``make`` or with ``CI=true`` and is
@@ -29,6 +33,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from test_notebook_clean import git, scratch_checkout
 
 from stalenb import paths
 
@@ -37,6 +42,7 @@ SERVER_START_S = 120  # JupyterLab up and answering /api/status
 PAGE_S = 90  # page load, kernel start
 RUN_ALL_S = 480  # every cell executed (quick mode: well under a minute)
 SLIDER_S = 120  # the plot redrawn after a slider move (or a Run click)
+SAVE_S = 60  # the notebook and its .py pair written after File > Save
 
 # JupyterLab settings for a quiet, fully rendered notebook: every cell in the DOM (no
 # windowing), no news or update toasts over the page.
@@ -63,6 +69,7 @@ JS_ERRORS = """() => [...document.querySelectorAll(
     '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
   .map(e => e.innerText)
   .filter(t => /Traceback|Error\\b|Exception\\b/.test(t))"""
+JS_SAVED = """() => document.querySelectorAll('.lm-TabBar-tab.jp-mod-dirty').length === 0"""
 JS_SRC_CHANGED = """([el, old]) => {
   const img = el.querySelector('.jp-OutputArea-output img');
   return img !== null && img.complete && img.src !== old;
@@ -103,11 +110,10 @@ def _notebook_source() -> Path:
 
 @pytest.fixture
 def lab(tmp_path):
-    """A headless JupyterLab on a free loopback port; yields (url, token, root); always stopped."""
+    """A headless JupyterLab on a free loopback port, its root a scratch git checkout holding the
+    notebook (``notebooks/NAME.ipynb`` + its ``.py``); yields (url, token, root); always stopped."""
     root, settings = tmp_path / "root", tmp_path / "settings"
-    root.mkdir()
-    source = _notebook_source()
-    shutil.copy(source, root / source.name)
+    scratch_checkout(root, _notebook_source())
     for name, value in LAB_SETTINGS.items():
         file = settings / name
         file.parent.mkdir(parents=True, exist_ok=True)
@@ -206,6 +212,21 @@ def _run_all_cells(page) -> None:
     page.wait_for_function(JS_FINISHED, timeout=RUN_ALL_S * 1000, polling=500)
 
 
+def _save(page, notebook: Path) -> None:
+    """File → Save Notebook, as a person would; return when the tab is no longer marked unsaved and
+    both files of the pair were written (their modification times changed)."""
+    files = [notebook, notebook.with_suffix(".py")]
+    before = [f.stat().st_mtime_ns for f in files]
+    page.locator(".lm-MenuBar-item", has_text="File").first.click()
+    page.locator(".lm-Menu-item", has=page.locator(
+        ".lm-Menu-itemLabel", has_text=re.compile(r"^Save Notebook$"))).first.click()
+    page.wait_for_function(JS_SAVED, timeout=SAVE_S * 1000, polling=250)
+    deadline = time.monotonic() + SAVE_S
+    while any(f.stat().st_mtime_ns == b for f, b in zip(files, before)):
+        assert time.monotonic() < deadline, f"File > Save did not write {[f.name for f in files]} in {SAVE_S} s"
+        time.sleep(0.1)
+
+
 def _slider_panel(page):
     """The panel to exercise: the first with a slider and a plot and no Run button, else the
     first with a slider and a Run button (it shows its plot only after a click)."""
@@ -254,10 +275,11 @@ def test_notebook_runs_in_jupyterlab_and_a_slider_redraws_its_plot(chromium, lab
     from playwright.sync_api import sync_playwright
 
     url, token, root = lab
-    name = next(root.glob("*.ipynb")).name
+    notebook = next(root.glob("notebooks/*.ipynb"))
+    name = notebook.relative_to(root).as_posix()
     shots = paths.build_dir() / "browser"
     shots.mkdir(parents=True, exist_ok=True)
-    stem = Path(name).stem
+    stem = notebook.stem
     started = time.monotonic()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, timeout=PAGE_S * 1000,
@@ -297,6 +319,11 @@ def test_notebook_runs_in_jupyterlab_and_a_slider_redraws_its_plot(chromium, lab
             assert after_png != before_png, "the plot's pixels did not change after the slider move"
             errors = page.evaluate(JS_ERRORS)
             assert errors == [], f"the panel shows an error after the slider move:\n{errors}"
+
+            _save(page, notebook)  # outputs on the page, a save on disk: the checkout must stay clean
+            status = git(root, "status", "--porcelain")
+            assert status == "", (f"running and saving {name} in JupyterLab left the checkout dirty:\n{status}"
+                                  + git(root, "diff")[:3000])
         except Exception:
             page.screenshot(path=shots / f"{stem}_failure.png", full_page=True)
             print(f"\nscreenshot of the failure: {shots / f'{stem}_failure.png'}\n"

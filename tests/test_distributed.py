@@ -58,6 +58,7 @@ def test_each_protocol_trains_and_logs_measured_staleness(runs, name):
     assert (upd["staleness"] >= 0).all() and (upd["staleness"] == upd["step"] - upd["version"]).all()
     assert set(upd.loc[upd["applied"], "worker"]) == {0, 1, 2}  # every worker contributed
     assert hist["wall_time"].is_monotonic_increasing
+    assert "sim_time" not in hist  # one time column: measured seconds, named for what they are
     for col in sd.EXTRA_COLUMNS:
         assert col in upd
 

@@ -54,6 +54,20 @@ def test_final_and_time_to_accuracy():
     assert ex.time_to_accuracy(h, ["run"], 0.95, x="step").set_index("run").loc["x", "step"] == 20
 
 
+def test_the_tables_read_a_real_runs_wall_time_and_name_missing_columns():
+    real = _history().rename(columns={"sim_time": "wall_time"})  # a real run's history has wall_time only
+    f = ex.final(real, ["run", "seed"]).set_index("run")
+    assert f.loc["x", "wall_time"] == 4.5 and "sim_time" not in f
+    t = ex.time_to_accuracy(real, ["run"], 0.95).set_index("run")
+    assert t.loc["x", "wall_time"] == 3.0 and math.isnan(t.loc["y", "wall_time"])
+    with pytest.raises(ValueError, match=r"no time column \(sim_time or wall_time\)"):
+        ex.final(real.drop(columns="wall_time"), ["run"])
+    with pytest.raises(ValueError, match=r"final needs the column\(s\) \['tau'\]"):
+        ex.final(real, ["tau", "seed"])
+    with pytest.raises(ValueError, match=r"time_to_accuracy needs the column\(s\) \['samples_seen'\]"):
+        ex.time_to_accuracy(real, ["run"], 0.9, x="samples_seen")
+
+
 @pytest.fixture
 def tmp_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("STALENB_CACHE", str(tmp_path / "cache"))
@@ -82,4 +96,6 @@ def test_run_all_in_worker_processes_fills_the_cache(tmp_cache):
     specs = ex.product(base, seed=[0, 1])
     res = ex.run_all(specs, jobs=2, progress=False)
     assert res.from_cache == 2  # computed by the two processes, read back here
+    assert repr(res) == ("Results(2 runs over ['seed'], 2 from the cache, 0 diverged; .history: 4 rows, "
+                         ".updates: 6 rows)")  # one line: 2 evaluations (steps 0 and 3) and 3 gradients per run
     assert len(list(tmp_cache.glob("run-*.npz"))) == 2

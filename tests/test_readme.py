@@ -42,3 +42,20 @@ def test_quick_start_code_runs_as_a_script(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     lines = [line for line in out.stdout.splitlines() if "test accuracy" in line]
     assert len(lines) == 2 and "after 20 updates" in lines[0], out.stdout
+
+
+def test_trace_replay_example_runs_from_the_repository_root(tmp_path):
+    """The README's trace-replay block, as a script run from the repository root (its files are in tests/data)."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    text = (paths.repo_root() / "README.md").read_text()
+    code = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "traces.delay_trace" in b)
+    script = tmp_path / "replay.py"
+    script.write_text(code)
+    out = subprocess.run([sys.executable, str(script)], cwd=paths.repo_root(), capture_output=True, text=True,
+                         timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "staleness" in out.stdout, out.stdout

@@ -59,10 +59,12 @@ def run(config, *, slowdown=None, timeout: float = 60.0, addr: str = "127.0.0.1"
         threads: torch threads per process.
 
     Returns:
-        One row per evaluation with the columns of :data:`stalenb.history.HISTORY_COLUMNS`;
-        ``sim_time`` and the extra ``wall_time`` are *measured* seconds since the start, not
-        counting the server's evaluations. Use :func:`launch` for the per-gradient record too
-        (``.updates``, with the measured ``rank, sent, arrived, compute_s, job_s, slowdown``).
+        One row per evaluation with the columns of :data:`stalenb.history.HISTORY_COLUMNS`, but
+        ``wall_time`` in the place of ``sim_time``: *measured* seconds since the start, not
+        counting the server's evaluations (one time column, named for what it holds;
+        :func:`stalenb.experiments.final` and ``time_to_accuracy`` read either). Use
+        :func:`launch` for the per-gradient record too (``.updates``, with the measured ``rank,
+        sent, arrived, compute_s, job_s, slowdown``).
     """
     return launch(config, slowdown=slowdown, timeout=timeout, addr=addr, port=port,
                   threads=threads).history

@@ -25,7 +25,7 @@ import torch
 from ..files import atomic_write
 from . import launcher as _launch
 from . import wire
-from .cli import config_from, parser
+from .cli import checked_config, config_from, parser
 from .launcher import REPORT
 
 
@@ -89,14 +89,21 @@ def rank_main(args) -> int:
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
     if "RANK" not in os.environ:  # no torchrun: start the ranks here
-        if args.workers is None:
-            raise SystemExit("--workers is required without torchrun")
-        run = _launch.launch(config_from(args, args.workers), slowdown=args.factors, timeout=args.timeout,
+        config = checked_config(p, args, args.workers)
+        try:
+            _launch.check(config)
+        except ValueError as exc:
+            p.error(str(exc).replace("staleness must", "--staleness must", 1))
+        run = _launch.launch(config, slowdown=args.factors, timeout=args.timeout,
                              addr=args.addr, threads=args.threads)
         _write(args.out, run.history, run.updates)
         return 0
+    world = int(os.environ.get("WORLD_SIZE", "0"))
+    if world >= 2:  # a bad value: one usage error on each rank, before any rank starts to wait for the others
+        _launch.check(checked_config(p, args, world - 1))
     code = rank_main(args)
     sys.stdout.flush()
     sys.stderr.flush()

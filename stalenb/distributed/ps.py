@@ -220,9 +220,10 @@ class ParameterServer:
                 self.dispatch(r)
 
     def frames(self):
-        """The history (with ``wall_time``) and updates (with :data:`EXTRA_COLUMNS`) frames."""
-        hist = self.rec.history()
-        hist["wall_time"] = hist["sim_time"]
+        """The history and updates (with :data:`EXTRA_COLUMNS`) frames. The history's time column is
+        ``wall_time`` (measured seconds), in the place of the simulator's ``sim_time``: one column,
+        named for what it holds (the two were identical copies)."""
+        hist = self.rec.history().rename(columns={"sim_time": "wall_time"})
         upd = self.rec.update_frame()
         cols = zip(*self.extras) if self.extras else [()] * len(EXTRA_COLUMNS)
         for name, col in zip(EXTRA_COLUMNS, cols):
@@ -235,8 +236,8 @@ def serve(config, problem, timeout: float, progress=None, on_start=None):
     """Run the server for ``config`` against workers 1..n.
 
     Returns:
-        ``(history, updates, error)``: the two frames of :class:`stalenb.Run` (history with a
-        ``wall_time`` column; updates with the measured ``rank, sent, arrived, compute_s, job_s,
+        ``(history, updates, error)``: the two frames of :class:`stalenb.Run` (history with
+        ``wall_time``, measured, where the simulator's has ``sim_time``; updates with the measured ``rank, sent, arrived, compute_s, job_s,
         slowdown`` columns) and ``None``, or the :class:`wire.PeerLost` that ended the run (the
         frames are then the partial log up to that moment).
     """

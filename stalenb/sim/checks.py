@@ -22,6 +22,11 @@ import os
 
 import numpy as np
 
+#: Field metadata (``dataclasses.field(metadata=OMIT_DEFAULT)``) for a field added after runs were
+#: cached: ``Config.to_dict()`` — the cache key — leaves it out while it holds its default, so every
+#: configuration that existed before the field keeps its key.
+OMIT_DEFAULT = {"omit_default": True}
+
 
 def plain(value):
     """A number as the Python number of the same kind (numpy scalars → ``int`` / ``float``)."""

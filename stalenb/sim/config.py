@@ -47,9 +47,13 @@ class Config:
         lag_weights: relative weight of a re-used gradient of lag j = 1, 2, … (entry j−1; the last
             entry repeats for larger lags). A fresh gradient has weight 1, so under the lag-indexed
             reading of the poster's update β_0 = lr and β_j = lr · (count_j / k) · lag_weights[j−1].
-        staleness: synthetic delay model for ``"async"`` (:mod:`stalenb.staleness`); ``None`` means
-            staleness emerges from the timing model and the number of workers.
-        timing: compute / communication model (:class:`stalenb.timing.Timing`) giving simulated time.
+        staleness: synthetic delay model for ``"async"`` (:mod:`stalenb.staleness`), or a measured
+            delay sequence replayed in order (:class:`stalenb.staleness.Trace`: at least ``steps``
+            delays unless it cycles); ``None`` means staleness emerges from the timing model and the
+            number of workers.
+        timing: compute / communication model (:class:`stalenb.timing.Timing`) giving simulated time;
+            its ``factors`` (one per worker) and a :class:`stalenb.timing.TraceSlowdown` (one sequence
+            per worker) must match ``workers``.
         compressor: ``"none"``, ``"topk"`` or ``"randomk"``, applied at the worker before sending.
         density: kept fraction ρ in (0, 1]; k = ⌈ρ·d⌉ entries (per layer with ``granularity="layer"``).
         granularity: ``"model"`` (one top-k over the flat gradient) or ``"layer"`` (per layer).
@@ -82,7 +86,7 @@ class Config:
     k: int | None = None
     late: str = "drop"
     lag_weights: tuple = (1.0,)
-    staleness: _staleness.Constant | _staleness.Uniform | _staleness.Geometric | None = None
+    staleness: _staleness.Constant | _staleness.Uniform | _staleness.Geometric | _staleness.Trace | None = None
     timing: _timing.Timing = field(default_factory=_timing.Timing)
     compressor: str = "none"
     density: float = 1.0
@@ -118,13 +122,19 @@ class Config:
         if not isinstance(self.lag_weights, tuple) or not self.lag_weights:
             raise TypeError(f"lag_weights must be a non-empty tuple of numbers >= 0, got {self.lag_weights!r}")
         checks.assign(self, lag_weights=tuple(checks.real("lag_weights entries", w, ge=0) for w in self.lag_weights))
-        checks.instance("staleness", self.staleness, _staleness.MODELS, optional=True)
+        checks.instance("staleness", self.staleness, _staleness.MODELS + _staleness.REPLAYS, optional=True)
         if self.staleness is not None and self.protocol != "async":
             raise ValueError(
                 f"staleness (a synthetic delay model) applies only to protocol='async', "
                 f"got protocol={self.protocol!r}; use timing for sync / k-of-n"
             )
         checks.instance("timing", self.timing, (_timing.Timing,))
+        if self.timing.factors is not None and len(self.timing.factors) != self.workers:
+            raise ValueError(f"timing.factors must have one entry per worker (workers={self.workers}), "
+                             f"got {len(self.timing.factors)} factors")
+        if isinstance(self.timing.slowdown, _timing.TraceSlowdown) and self.timing.slowdown.workers != self.workers:
+            raise ValueError(f"timing.slowdown (a TraceSlowdown) must hold one sequence per worker "
+                             f"(workers={self.workers}), got {self.timing.slowdown.workers}")
         checks.assign(
             self,
             compressor=checks.choice("compressor", self.compressor, CHOICES["compressor"]),
@@ -156,6 +166,10 @@ class Config:
             train_size=None if self.train_size is None else checks.integer("train_size", self.train_size, minimum=1),
             validation=checks.integer("validation", self.validation, minimum=0),
         )
+        if isinstance(self.staleness, _staleness.Trace) and not self.staleness.cycle \
+                and self.steps > len(self.staleness.delays):
+            raise ValueError(f"staleness: the Trace holds {len(self.staleness.delays)} delays, fewer than "
+                             f"steps={self.steps}; run at most that many steps or use Trace(delays, cycle=True)")
         if self.train_size is not None and self.validation >= self.train_size:
             raise ValueError(f"validation must be smaller than train_size ({self.train_size}), got {self.validation}")
         checks.assign(
@@ -205,7 +219,8 @@ class Config:
 def _plain(value):
     if dataclasses.is_dataclass(value):
         out = {"kind": type(value).__name__}
-        out.update({f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)})
+        out.update({f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                    if not (f.metadata.get("omit_default") and getattr(value, f.name) == f.default)})
         return out
     if isinstance(value, tuple):
         return [_plain(v) for v in value]

@@ -9,12 +9,15 @@ Each server update is an :class:`Update`: the gradients (:class:`Push`) it appli
 with the worker and the model version it read, plus the jobs the protocol dropped. Protocols:
 
 - **async, synthetic staleness**: update t applies one gradient computed at x_{t−τ_t} with τ_t from
-  the staleness model, clipped to t; worker ids go round-robin (they index error-feedback memories).
-  Simulated time is a throughput approximation: each update costs one job's compute time / n plus
-  the push's transfer.
+  the staleness model (or replayed from a :class:`stalenb.staleness.Trace`), clipped to t; worker
+  ids go round-robin (they index error-feedback memories). Simulated time is a throughput
+  approximation: each update costs one job's compute time / n plus the push's transfer (the job of
+  the round-robin worker, with its speed factor: factors scale the clock, not who pushes).
 - **async, timing**: n workers loop read → compute → push; the server applies each push on arrival
   (FIFO through the shared uplink); the worker then pulls the new model and starts again.
-  Staleness = server updates between the read and the push.
+  Staleness = server updates between the read and the push. Workers given different speeds
+  (``Timing.factors``) on a link that sets the pace get a
+  :class:`stalenb.timing.LinkBoundWarning` (:func:`stalenb.timing.warn_if_link_bound`).
 - **sync / k-of-n**: rounds. All idle workers receive x_t; the round ends when k gradients *of x_t*
   have arrived (k = n for sync). ``drop``: the other jobs of the round are cancelled (backup
   workers; Chen et al. 2016) and every worker restarts on x_{t+1}. ``reuse``: late jobs run on;
@@ -36,7 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .timing import Link, Slowdowns
+from .staleness import Trace
+from .timing import Link, Slowdowns, warn_if_link_bound
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,8 @@ class Schedule:
         self.timing = config.timing
         self.slow = Slowdowns(config.timing.slowdown, config.workers, rng)
         self._oldest = 0
+        if config.protocol == "async" and config.staleness is None:
+            warn_if_link_bound(config.timing, config.workers, config.push_batch, push_bytes, pull_bytes)
 
     def oldest_needed(self) -> int:
         """No push yet to come reads a version older than this."""
@@ -141,10 +147,11 @@ class Schedule:
         cfg, tm, n = self.cfg, self.timing, self.cfg.workers
         now = 0.0
         jobs = [0] * n
+        replay = isinstance(cfg.staleness, Trace)
         for t in range(cfg.steps):
-            tau = min(cfg.staleness.sample(self.rng), t)
+            tau = min(cfg.staleness.delay(t) if replay else cfg.staleness.sample(self.rng), t)
             w = t % n
-            now += tm.compute_time(cfg.push_batch, self.slow(w, jobs[w])) / n
+            now += tm.compute_time(cfg.push_batch, self.slow(w, jobs[w]), w) / n
             now += tm.transfer_time(self.push_bytes) + tm.latency
             jobs[w] += 1
             self._oldest = max(0, t + 1 - cfg.staleness.tau_max)
@@ -158,7 +165,7 @@ class Schedule:
         heap = []
         for w in range(n):  # initial model broadcast to every worker
             start = down.send(0.0, self.pull_bytes)
-            heap.append((start + tm.compute_time(cfg.push_batch, self.slow(w, 0)), w))
+            heap.append((start + tm.compute_time(cfg.push_batch, self.slow(w, 0), w), w))
             jobs[w] = 1
         heapq.heapify(heap)
         readers = Counter(read)  # version -> workers computing on it; its smallest key is min(read)
@@ -170,7 +177,7 @@ class Schedule:
             readers[read[w]] -= 1
             read[w] = t + 1
             readers[t + 1] += 1
-            heapq.heappush(heap, (start + tm.compute_time(cfg.push_batch, self.slow(w, jobs[w])), w))
+            heapq.heappush(heap, (start + tm.compute_time(cfg.push_batch, self.slow(w, jobs[w]), w), w))
             jobs[w] += 1
             while not readers[self._oldest]:  # amortised O(1) per update, not O(workers)
                 readers.pop(self._oldest, None)
@@ -188,7 +195,7 @@ class Schedule:
 
         def start(w, at, version):
             read[w] = version
-            heapq.heappush(heap, (at + tm.compute_time(cfg.push_batch, self.slow(w, jobs[w])), w))
+            heapq.heappush(heap, (at + tm.compute_time(cfg.push_batch, self.slow(w, jobs[w]), w), w))
             jobs[w] += 1
 
         for w in range(n):

@@ -1,12 +1,20 @@
 """Worker-timing and communication model: simulated seconds, emergent staleness, speedup.
 
-A worker's compute time for one gradient is ``per_sample × batch × s`` where the slowdown ``s`` is
+Worker i's compute time for its j-th gradient is ``per_sample × batch × f_i × s_ij``: ``f_i`` is the
+worker's fixed speed factor (``Timing.factors``; all 1 when not given) and the slowdown ``s_ij`` is
 drawn per job from one of:
 
 - :class:`NoSlowdown`: s = 1 (identical, deterministic workers);
 - :class:`ShiftedExponential`: s = 1 + Exp(mean) (the straggler model of Dutta et al. 2018);
 - :class:`LogNormal`: s = exp(σ Z), Z ~ N(0, 1);
-- :class:`Straggler`: s = factor with probability p, else 1.
+- :class:`Straggler`: s = factor with probability p, else 1;
+- :class:`Pareto`: s = scale · X with P(X > x) = x^(−shape), x ≥ 1 (heavy-tailed);
+
+or replayed from a measured trace (:class:`TraceSlowdown`: worker i's j-th value, in order).
+
+Fixed factors follow the time-complexity literature's shapes (Mishchenko et al. 2022, Tyurin &
+Richtárik 2023, Maranjyan et al. 2025: worker i needs τ_i seconds per gradient): :func:`sqrt_factors`
+(f_i = √i), :func:`linear_factors` (f_i = i), :func:`random_factors` (fixed draws from a seed).
 
 Communication goes through the server's link, shared by all workers and FIFO in each direction
 (:class:`Link`): a message of b bytes occupies the link for b / bandwidth seconds and arrives
@@ -19,8 +27,10 @@ is what bends speedup curves (notebook 07).
 
 from __future__ import annotations
 
+import math
 import numbers
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,7 +87,127 @@ class Straggler:
         return np.where(rng.random(size) < self.p, self.factor, 1.0)
 
 
-SLOWDOWNS = (NoSlowdown, ShiftedExponential, LogNormal, Straggler)
+@dataclass(frozen=True)
+class Pareto:
+    """s = scale · X with X Pareto (type I) of index ``shape``: P(s > x) = (scale / x)^shape, x ≥ scale.
+
+    Heavy-tailed. Moments (Johnson, Kotz & Balakrishnan 1994, ch. 20): E[s] = shape·scale / (shape − 1)
+    for shape > 1 (infinite for shape ≤ 1); Var[s] = scale²·shape / ((shape − 1)²(shape − 2)) for
+    shape > 2 — infinite for 1 < shape ≤ 2, where the mean exists but sample means converge slowly
+    (the regime of the heavy-tailed straggler literature). Drawn as scale · (1 + Lomax(shape)),
+    numpy's ``Generator.pareto`` being the Lomax (Pareto II) law.
+    """
+
+    shape: float = 2.5
+    scale: float = 1.0
+
+    def __post_init__(self):
+        checks.assign(self, shape=checks.real("shape", self.shape, gt=0, note="tail index"),
+                      scale=checks.real("scale", self.scale, gt=0, note="the smallest slowdown"))
+
+    def sample(self, rng: np.random.Generator, size) -> np.ndarray:
+        return self.scale * (1.0 + rng.pareto(self.shape, size))
+
+
+#: The random slowdown laws (each with ``sample(rng, size)``; the command line of
+#: ``python -m stalenb.distributed`` offers these).
+SLOWDOWNS = (NoSlowdown, ShiftedExponential, LogNormal, Straggler, Pareto)
+
+
+@dataclass(frozen=True, repr=False)
+class TraceSlowdown:
+    """Replay measured per-worker slowdowns: worker w's j-th job gets ``times[w][j]``, in order.
+
+    ``times`` holds one sequence per worker (the Config's ``workers`` must equal their number;
+    sequences may differ in length). A worker with more jobs than its sequence starts it again
+    (job j uses ``times[w][j mod len(times[w])]``): how many jobs a worker runs depends on the
+    timing, so no length can be checked in advance. The values multiply ``per_sample × batch × f_w``
+    like any slowdown; to replay measured seconds, divide them by a reference (their mean) and set
+    ``per_sample`` = reference / batch (:func:`replay`, :mod:`stalenb.traces`). No random draw is
+    used. Values are finite and > 0, stored as a tuple of tuples of ``float`` (hashable; cache key).
+    """
+
+    times: tuple
+
+    def __post_init__(self):
+        if isinstance(self.times, (str, bytes)) or not hasattr(self.times, "__len__") or not len(self.times):
+            raise ValueError(f"times must be a non-empty sequence of per-worker sequences, got {self.times!r}")
+        checks.assign(self, times=tuple(_positive_row(f"times[{w}]", row) for w, row in enumerate(self.times)))
+
+    @property
+    def workers(self) -> int:
+        return len(self.times)
+
+    def row(self, job: int) -> np.ndarray:
+        """The n workers' slowdowns for their ``job``-th jobs (each sequence cycled)."""
+        return np.array([t[job % len(t)] for t in self.times])
+
+    def means(self) -> np.ndarray:
+        """Each worker's mean slowdown over its sequence."""
+        return np.array([float(np.mean(t)) for t in self.times])
+
+    def __repr__(self) -> str:
+        lengths = [len(t) for t in self.times]
+        return (f"TraceSlowdown(<{self.workers} workers, {min(lengths)}..{max(lengths)} jobs each, "
+                f"mean {float(np.mean(self.means())):.4g}>)")
+
+
+#: Slowdowns replayed from data rather than drawn (no ``sample``; :class:`Slowdowns` asks for rows).
+REPLAYS = (TraceSlowdown,)
+
+
+def _positive_row(name: str, row) -> tuple:
+    """``row`` as a non-empty tuple of finite floats > 0 (``ValueError`` naming the first bad entry)."""
+    if isinstance(row, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of finite numbers > 0, got {row!r}")
+    a = np.asarray(row)
+    if a.dtype.kind not in "iuf" or a.ndim != 1:
+        raise TypeError(f"{name} must be a one-dimensional sequence of finite numbers > 0, got {row!r}")
+    if a.size == 0:
+        raise ValueError(f"{name} must be a non-empty sequence of finite numbers > 0, got {row!r}")
+    a = a.astype(float)
+    bad = np.flatnonzero(~(np.isfinite(a) & (a > 0)))
+    if bad.size:
+        raise ValueError(f"{name} entries must be finite numbers > 0, got {float(a[bad[0]])!r} at index {int(bad[0])}")
+    return tuple(a.tolist())
+
+
+def sqrt_factors(n: int) -> tuple:
+    """f_i = √i for workers i = 1..n (the fastest runs at nominal speed; Tyurin & Richtárik 2023's example).
+
+    Example:
+        >>> sqrt_factors(4)
+        (1.0, 1.4142135623730951, 1.7320508075688772, 2.0)
+    """
+    n = checks.integer("n", n, minimum=1)
+    return tuple(math.sqrt(i) for i in range(1, n + 1))
+
+
+def linear_factors(n: int) -> tuple:
+    """f_i = i for workers i = 1..n (worker n is n times slower than worker 1).
+
+    Example:
+        >>> linear_factors(3)
+        (1.0, 2.0, 3.0)
+    """
+    n = checks.integer("n", n, minimum=1)
+    return tuple(float(i) for i in range(1, n + 1))
+
+
+def random_factors(n: int, seed: int = 0, low: float = 1.0, high: float = 4.0) -> tuple:
+    """n fixed factors drawn once, independently and uniformly on [low, high], from ``seed``.
+
+    They are fixed for the run (a heterogeneous cluster), unlike the per-job slowdown ``s``.
+
+    Example:
+        >>> random_factors(3, seed=1) == random_factors(3, seed=1)
+        True
+    """
+    n = checks.integer("n", n, minimum=1)
+    seed = checks.integer("seed", seed, minimum=0)
+    low = checks.real("low", low, gt=0)
+    high = checks.real("high", high, ge=low, note="at least low")
+    return tuple(np.random.default_rng(seed).uniform(low, high, n).tolist())
 
 
 @dataclass(frozen=True)
@@ -89,23 +219,60 @@ class Timing:
         slowdown: random per-job slowdown (one of :data:`SLOWDOWNS`).
         latency: seconds from leaving the link to arriving, per message.
         bandwidth: bytes per second of the server's link (shared, each direction); ``inf`` for free
-            communication.
+            communication (with ``latency=0``: communication costs nothing).
+        factors: ``None`` (every worker at nominal speed) or one fixed speed factor f_i > 0 per
+            worker (a tuple; its length must equal the Config's ``workers``): worker i's job takes
+            ``per_sample × batch × f_i × s``. See :func:`sqrt_factors`, :func:`linear_factors`,
+            :func:`random_factors`. Left out of ``Config.to_dict()`` (the cache key) when ``None``.
+
+    The defaults (0.1 ms per sample, a 10 Gbit/s link) ignore the model; :meth:`for_model` takes the
+    model's documented per-sample cost instead.
     """
 
     per_sample: float = 1e-4
-    slowdown: NoSlowdown | ShiftedExponential | LogNormal | Straggler = field(default_factory=ShiftedExponential)
+    slowdown: NoSlowdown | ShiftedExponential | LogNormal | Straggler | Pareto | TraceSlowdown = field(
+        default_factory=ShiftedExponential)
     latency: float = 1e-4
     bandwidth: float = 1.25e9  # 10 Gbit/s
+    factors: tuple | None = field(default=None, metadata=checks.OMIT_DEFAULT)
 
     def __post_init__(self):
         checks.assign(self, per_sample=checks.real("timing.per_sample", self.per_sample, ge=0),
                       latency=checks.real("timing.latency", self.latency, ge=0),
                       bandwidth=checks.real("timing.bandwidth", self.bandwidth, gt=0, finite=False,
                                             note="bytes/s; inf allowed"))
-        checks.instance("timing.slowdown", self.slowdown, SLOWDOWNS)
+        checks.instance("timing.slowdown", self.slowdown, SLOWDOWNS + REPLAYS)
+        if self.factors is not None:
+            checks.assign(self, factors=_positive_row("timing.factors", self.factors))
 
-    def compute_time(self, batch: int, slowdown: float) -> float:
-        return self.per_sample * batch * slowdown
+    @classmethod
+    def for_model(cls, model: str, per_sample: float | str = "source", **changes) -> "Timing":
+        """A ``Timing`` whose per-sample cost follows ``model``; the other fields as given or default.
+
+        Args:
+            model: ``"lenet"``, ``"lenet5"`` or ``"mlp"``.
+            per_sample: ``"source"`` (default): :data:`PER_SAMPLE`, the model's FLOPs at the source
+                cluster's measured rate (the same on every machine); ``"local"``: measured here
+                (:func:`calibrate`); a number: seconds per sample.
+            changes: other :class:`Timing` fields (``bandwidth``, ``factors``, ...).
+
+        Example:
+            >>> round(Timing.for_model("mlp").per_sample * 1e6, 1)
+            155.4
+        """
+        return cls(per_sample=_per_sample(model, per_sample), **changes)
+
+    def factor(self, worker: int) -> float:
+        """Worker ``worker``'s fixed speed factor (1 without ``factors``)."""
+        return 1.0 if self.factors is None else self.factors[worker]
+
+    def compute_time(self, batch: int, slowdown: float, worker: int | None = None) -> float:
+        """Seconds of worker ``worker``'s job on ``batch`` samples: per_sample × batch × f_worker × slowdown."""
+        if self.factors is None:
+            return self.per_sample * batch * slowdown
+        if worker is None:
+            raise ValueError("compute_time needs the worker when timing.factors are set")
+        return self.per_sample * batch * self.factors[worker] * slowdown
 
     def transfer_time(self, nbytes: int) -> float:
         return nbytes / self.bandwidth
@@ -138,7 +305,10 @@ class Slowdowns:
 
     def __call__(self, worker: int, job: int) -> float:
         while len(self.rows) <= job:
-            self.rows.append(self.model.sample(self.rng, self.n))
+            if isinstance(self.model, TraceSlowdown):  # replayed: no draw from rng
+                self.rows.append(self.model.row(len(self.rows)))
+            else:
+                self.rows.append(self.model.sample(self.rng, self.n))
         return float(self.rows[job][worker])
 
 
@@ -230,15 +400,86 @@ def cluster(model: str = "lenet", *, bandwidth: float = CLUSTER_BANDWIDTH, slowd
         >>> cluster("mlp", bandwidth=1.25e9).bandwidth
         1250000000.0
     """
+    return Timing(per_sample=_per_sample(model, per_sample), slowdown=slowdown, latency=latency,
+                  bandwidth=bandwidth)
+
+
+def _per_sample(model: str, per_sample: float | str) -> float:
+    """Seconds per sample of ``model``: ``"source"`` (:data:`PER_SAMPLE`), ``"local"`` or a number."""
     model = checks.choice("model", model, tuple(PER_SAMPLE))
     if per_sample == "source":
-        cost = PER_SAMPLE[model]
-    elif per_sample == "local":
+        return PER_SAMPLE[model]
+    if per_sample == "local":
         from . import models
 
-        cost = calibrate(models.build(model))
-    elif isinstance(per_sample, numbers.Real) and not isinstance(per_sample, bool):
-        cost = float(per_sample)
-    else:
-        raise ValueError(f"per_sample must be 'source', 'local' or seconds, got {per_sample!r}")
-    return Timing(per_sample=cost, slowdown=slowdown, latency=latency, bandwidth=bandwidth)
+        return calibrate(models.build(model))
+    if isinstance(per_sample, numbers.Real) and not isinstance(per_sample, bool):
+        return float(per_sample)
+    raise ValueError(f"per_sample must be 'source', 'local' or seconds, got {per_sample!r}")
+
+
+def replay(times, batch: int, **changes) -> Timing:
+    """A ``Timing`` whose worker w's j-th job takes ``times[w][j]`` seconds (each sequence cycled).
+
+    ``per_sample`` = m / batch and ``slowdown`` = :class:`TraceSlowdown` of ``times / m``, with m the
+    mean of all the times, so per_sample × batch × s gives the measured seconds back (up to float
+    rounding). ``batch`` is the samples behind one job: the Config's ``push_batch``. ``changes``:
+    the other :class:`Timing` fields (``latency``, ``bandwidth``, ``factors``).
+
+    Example:
+        >>> t = replay([[0.2, 0.4], [0.6]], batch=10)
+        >>> round(t.compute_time(10, float(t.slowdown.row(1)[0])), 12)
+        0.4
+    """
+    batch = checks.integer("batch", batch, minimum=1)
+    rows = TraceSlowdown(times).times
+    mean = float(np.mean(np.concatenate([np.asarray(r) for r in rows])))
+    return Timing(per_sample=mean / batch, slowdown=TraceSlowdown(tuple(tuple(v / mean for v in r) for r in rows)),
+                  **changes)
+
+
+class LinkBoundWarning(UserWarning):
+    """Workers were given different speeds, but the shared link sets the pace of the run."""
+
+
+def link_pace(timing: Timing, workers: int, batch: int, push_bytes: int, pull_bytes: int) -> dict:
+    """Seconds per update of asynchronous SGD as set by compute alone and by the link alone.
+
+    With worker i taking c_i = per_sample × batch × f_i × m_i seconds per job (m_i its mean trace
+    slowdown, 1 for a random law: the nominal speed), the n workers together deliver one gradient
+    every ``compute`` = 1 / Σ_i 1/c_i seconds; the link (one push up, one pull down per update,
+    each direction FIFO) passes one every ``link`` = max(push, pull) bytes / bandwidth seconds.
+    When link ≥ compute, gradients queue at the link: each worker's cycle is stretched to about n
+    link slots, every worker pushes about equally often, and the speed differences vanish from
+    staleness.
+
+    Returns:
+        ``{"compute", "link", "fastest", "slowest"}`` (the last two: min and max c_i).
+    """
+    c = np.array([timing.per_sample * batch * timing.factor(w) for w in range(workers)])
+    if isinstance(timing.slowdown, TraceSlowdown):
+        c = c * timing.slowdown.means()[:workers]
+    rate = float(np.sum(1.0 / c)) if np.all(c > 0) else math.inf
+    return {"compute": 1.0 / rate if rate > 0 else math.inf, "link": max(push_bytes, pull_bytes) / timing.bandwidth,
+            "fastest": float(c.min()), "slowest": float(c.max())}
+
+
+def warn_if_link_bound(timing: Timing, workers: int, batch: int, push_bytes: int, pull_bytes: int) -> bool:
+    """Warn (:class:`LinkBoundWarning`) when workers differ in speed but the link sets the pace.
+
+    "Differ in speed": their nominal job times c_i (:func:`link_pace`) are not all equal — set by
+    ``factors`` or by a :class:`TraceSlowdown` with different per-worker means. "The link sets the
+    pace": link ≥ compute in :func:`link_pace`. Returns whether it warned. The simulated async
+    schedule calls it once per run (a run served from the cache does not).
+    """
+    pace = link_pace(timing, workers, batch, push_bytes, pull_bytes)
+    if not pace["slowest"] > pace["fastest"] * (1 + 1e-9) or pace["link"] < pace["compute"]:
+        return False
+    warnings.warn(
+        f"workers were given different speeds (nominal {pace['fastest']:.3g}..{pace['slowest']:.3g} s per job) "
+        f"but the link sets the pace: it passes one update every {pace['link']:.3g} s (max(push, pull) bytes / "
+        f"bandwidth) while the {workers} workers compute one every {pace['compute']:.3g} s, so every worker "
+        f"queues at the link and pushes about equally often. Raise timing.bandwidth (float('inf') is free "
+        f"communication) or use a larger per_sample (Timing.for_model) for the speeds to show.",
+        LinkBoundWarning, stacklevel=3)
+    return True
