@@ -165,7 +165,9 @@ def show_mc(noise=noise, k=k, stale_fraction=stale_fraction):
 show_mc(noise, k, stale_fraction)
 
 # %%
-sn.widgets.panel(show_mc, noise=(0.0, 5.0, 0.25), k=(1, 10, 1), stale_fraction=(0.0, 20.0, 0.5))
+sn.widgets.panel(show_mc, noise=(0.0, 5.0, 0.25), k=(1, 10, 1), stale_fraction=(0.0, 20.0, 0.5),
+                 labels={"noise": "gradient noise σ", "k": "window k (lag weights)",
+                         "stale_fraction": "stale weight (× allowance a/2b·β₀)"})
 
 # %% [markdown]
 # ## Part 2: the stationary bias, quadratic vs asymmetric f

@@ -383,7 +383,9 @@ show_case(density, tau, "topk", True)
 
 # %%
 sn.widgets.panel(show_case, run_button=True, density=[0.1, 0.2, 0.5, 1.0], tau_max=(0, 64, 4),
-                 compressor=["topk", "randomk", "none"], error_feedback=True)
+                 compressor=["topk", "randomk", "none"], error_feedback=True,
+                 labels={"density": "kept fraction ρ", "tau_max": "largest staleness τ_max",
+                         "compressor": "compressor", "error_feedback": "error feedback"})
 
 # %% [markdown]
 # ## Checks

@@ -25,7 +25,7 @@ BAD = [
     (["--workers", "2", "--protocol", "k-of-n", "--k", "3"], "--k must satisfy 1 <= k <= workers (2), got k=3"),
     (["--workers", "2", "--eval-size", "0"], "--eval-size must be an integer >= 1, got 0"),
     (["--workers", "2", "--slowdown", "gamma", "2"],
-     "--slowdown must start with one of no-slowdown, shifted-exponential, log-normal, straggler, none, got 'gamma'"),
+     "--slowdown must start with one of no-slowdown, shifted-exponential, log-normal, straggler, pareto, none, got 'gamma'"),
     (["--workers", "2", "--slowdown", "straggler", "0.1", "x"], "--slowdown straggler takes P FACTOR (numbers), got 0.1 x"),
     (["--workers", "2", "--slowdown", "straggler", "2", "3"], "--slowdown straggler takes P FACTOR: p must be"),
     (["--workers", "2", "--staleness", "constant", "2"], "--staleness must be None for real runs"),
@@ -63,6 +63,7 @@ def test_under_torchrun_a_bad_value_stops_each_rank_with_the_same_line(capsys, m
 
 def _command(*args) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
+    env["COLUMNS"] = "1000"   # no wrapping: argparse breaks words at hyphens ("shifted- exponential")
     return subprocess.run([sys.executable, "-m", "stalenb.distributed", *args], capture_output=True, text=True,
                           env=env, timeout=120)
 
