@@ -72,6 +72,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from .sim import checks
+from .theory import _check_ab, _weights
 
 SPLITS = ("lags", "even", "oldest")
 #: Relative margins of :func:`certify` (closing) and of a witness (ρ > 1 + MARGIN): far above the float64
@@ -89,9 +90,7 @@ def companion(h, lag_weights) -> np.ndarray:
         >>> companion(2.0, [0.5, 0.1]).tolist()
         [[0.0, -0.1], [2.0, 0.0]]
     """
-    beta = np.asarray(lag_weights, dtype=float).reshape(-1)
-    if beta.size == 0 or not np.all(np.isfinite(beta)) or np.any(beta < 0):
-        raise ValueError(f"lag_weights must be a non-empty sequence of finite numbers >= 0, got {lag_weights!r}")
+    beta = _weights(lag_weights)
     h = checks.real("h", h)
     W = beta.size
     M = np.zeros((W, W))
@@ -101,13 +100,6 @@ def companion(h, lag_weights) -> np.ndarray:
         M[1, 0] = h
         M[np.arange(2, W), np.arange(1, W - 1)] = 1.0
     return M
-
-
-def _check_ab(a, b) -> tuple[float, float]:
-    a, b = float(checks.real("a", a, gt=0)), float(checks.real("b", b, gt=0))
-    if a > b:
-        raise ValueError(f"a must satisfy 0 < a <= b, got a={a}, b={b}")
-    return a, b
 
 
 def stale_weights(a, b, window, s, split: str = "lags") -> list[tuple]:
