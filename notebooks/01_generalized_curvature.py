@@ -125,10 +125,10 @@ literal.pivot_table(index=["k", "a"], columns="c", values="exit step")
 # %%
 fig, ax = plt.subplots()
 for k in literal_k:
-    ax.semilogy(th.literal_min_sequence(c_values[1], a, b, k, 12), "o-", ms=3, label=f"k = {k}")
-ax.axhline(1 / b, color="k", ls="--", label="1/b (upper limit)")
-ax.set(xlabel="iteration t", ylabel="smallest feasible α_t", title=f"literal reading, c = {c_values[1]:g}")
-ax.legend()
+    ax.semilogy(th.literal_min_sequence(c_values[1], a, b, k, 12), "o-", ms=3, label=f"$k = {k}$")
+ax.axhline(1 / b, color="k", ls="--", label="$1/b$ (upper limit)")
+ax.set(xlabel="iteration $t$", ylabel=r"smallest feasible $\alpha_t$", title=f"literal reading, $c$ = {c_values[1]:g}")
+sn.plotting.legend_right(ax)
 sn.plotting.save_figure(fig, "01_literal");
 
 # %% [markdown]
@@ -157,13 +157,13 @@ ledger.record("01.literal.infeasible", role="check", source="CS744 poster, Theor
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), sharey=True)
 ranges = {}
 for ax, (name, (grad, x_star, (lo, hi))) in zip(axes, examples.items()):
-    ax.plot(x_grid, th.generalized_curvature(grad, x_grid, x_star))
-    ax.axhspan(lo, hi, color="C1", alpha=0.2, label="[a, b]")
+    ax.plot(x_grid, th.generalized_curvature(grad, x_grid, x_star), label="$h(x)$")
+    ax.axhspan(lo, hi, color="C1", alpha=0.2, label=r"$[\inf\,h, \sup\,h]$ of $f$")
     ax.axhline(lo, color="C1", lw=1); ax.axhline(hi, color="C1", lw=1)
-    ax.set(title=name, xlabel="x")
+    ax.set(title=name, xlabel="$x$")
     ranges[name] = (lo, hi) + th.curvature_range(grad, x_star, x_grid[0], x_grid[-1])
-axes[0].set_ylabel("h(x) = f'(x) / (x − x*)")
-axes[0].legend(loc="lower left")
+axes[0].set_ylabel(r"$h(x) = f'(x)\,/\,(x - x^*)$")
+sn.plotting.legend_right(axes[-1])
 sn.plotting.save_figure(fig, "01_curvature");
 
 # %%
@@ -204,17 +204,17 @@ def plot_errors(ax, e, bound, title):
     live = np.nonzero(np.abs(e) > 1e-300)[0]
     n = min(len(e), (live[-1] if live.size else 0) + 6)
     t = np.arange(n)
-    ax.semilogy(t, np.abs(e[:n]), label="|w_t − x*|")
-    ax.semilogy(t[1:], bound[: n - 1], "--", label="(1 − β₀a/2)·max_{j<k} |e_{t−j}|")
-    ax.set(title=title, xlabel="step t")
+    ax.semilogy(t, np.abs(e[:n]), label=r"$|e_t| = |w_t - x^*|$")
+    ax.semilogy(t[1:], bound[: n - 1], "--", label=r"bound $(1 - \beta_0 a/2)\,\max_{j<k}\,|e_{t-j}|$")
+    ax.set(title=title, xlabel="step $t$")
 
 
 # %%
 fig, axes = plt.subplots(1, len(k_values), figsize=(3 * len(k_values), 3.2), sharey=True, squeeze=False)
 axes = axes[0]
 for ax, (k, (beta, e, bound)) in zip(axes, runs.items()):
-    plot_errors(ax, e, bound, f"k = {k}")
-fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=2, bbox_to_anchor=(0.5, -0.2))
+    plot_errors(ax, e, bound, f"$k = {k}$")
+sn.plotting.legend_below(fig, axes[0], ncols=2)
 sn.plotting.save_figure(fig, "01_theorem1");
 
 # %%
@@ -321,20 +321,20 @@ fig, axes = plt.subplots(1, len(boundary_b), figsize=(3.6 * len(boundary_b), 3.4
 for ax, (ratio, g) in zip(axes, worst_case.groupby("b_over_a")):
     x, mid = np.asarray(g.window, dtype=float), np.sqrt(g.lo * g.hi)
     ax.errorbar(x, mid, yerr=[mid - g.lo, g.hi - mid], fmt="o-", capsize=3, label="benign function, even split")
-    ax.plot(x, g.even_hi, "v--", label="even split, worst sequence (≤)")
-    ax.plot(x, g.oldest_hi, "^:", label="oldest lag, worst sequence (≤)")
+    ax.plot(x, g.even_hi, "v--", label=r"even split, worst sequence (≤)")
+    ax.plot(x, g.oldest_hi, "^:", label=r"oldest lag, worst sequence (≤)")
     ax.fill_between(x, g.s_lo, g.s_hi, color="tab:red", alpha=0.35)
-    ax.plot(x, g.s_hi, "s-", color="tab:red", ms=4, label="worst case: bracket [s_lo, s_hi]")
+    ax.plot(x, g.s_hi, "s-", color="tab:red", ms=4, label=r"worst case: bracket $[s_{\mathrm{lo}}, s_{\mathrm{hi}}]$")
     ax.plot(x, g.s_lo, "s-", color="tab:red", ms=4)
     ax.axhline(2.0, color="0.5", ls=":", lw=1, label="2: every window converges below (derived)")
     ax.axhline(1.0, color="k", ls="--", label="Theorem 1's allowance (factor 1)")
-    ax.set(xscale="log", yscale="log", xlabel="window", title=f"b/a = {ratio:g}")
+    ax.set(xscale="log", yscale="log", xlabel="window", title=f"$b/a = {ratio:g}$")
     ax.set_xticks(boundary_windows, [str(w) for w in boundary_windows], minor=False)
     ax.set_xticks([], minor=True)
     ax.set_yticks([1, 2, 4, 8, 16, 32], ["1", "2", "4", "8", "16", "32"])
-axes[0].set_ylabel("stale factor where convergence stops\n(multiples of (a/2b)·β₀, β₀ = 1/b)")
-fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=3, bbox_to_anchor=(0.5, -0.06),
-           fontsize="small")
+axes[0].set_ylabel("stale factor where convergence stops\n"
+                   r"(multiples of $(a/2b)\,\beta_0$, $\beta_0 = 1/b$)")
+sn.plotting.legend_below(fig, axes[0], ncols=3, fontsize="small")
 sn.plotting.save_figure(fig, "01_boundary");
 
 # %%
@@ -424,8 +424,8 @@ def show_delayed(k=4, beta0_times_b=1.0, stale=1.0, a=a, b=b, w0=w0, steps=steps
     e = th.delayed_gd(grad, w0, beta, steps) - x_star
     _fig, ax = plt.subplots(figsize=(6, 3.2))
     plot_errors(ax, e, th.contraction_bound(e, beta[0], a, k),
-                f"k = {k}: condition {'holds' if th.lag_condition(beta, a, b) else 'violated'}")
-    ax.legend(loc="lower left"); plt.show()
+                f"$k = {k}$: condition {'holds' if th.lag_condition(beta, a, b) else 'violated'}")
+    sn.plotting.legend_right(ax); plt.show()
 
 
 # %%

@@ -80,7 +80,9 @@ spectra.groupby("kind").ratio.describe()[["mean", "50%", "max"]].rename(columns=
 fig, ax = plt.subplots()
 sns.histplot(spectra, x="ratio", hue="kind", bins=40, element="step", stat="density", common_norm=False, ax=ax)
 ax.axvline(1.0, color="k", ls="--", lw=1)
-ax.set(xlabel="λ_max(H) / (2n + 2η)", title="how tight is Theorem 3's upper bound?")
+ax.set(xlabel=r"$\lambda_{\max}(H)\,/\,(2n + 2\eta)$ (dashed: the bound)",
+       title="how tight is Theorem 3's upper bound?")
+sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0, title="rows $x_i$ drawn")
 sn.plotting.save_figure(fig, "02_looseness");
 
 # %% [markdown]
@@ -129,13 +131,28 @@ pd.DataFrame({lbl: {"b": r["b"], "β_0": r["beta"][0], "converged at step": r["c
 
 
 # %%
-def plot_ridge(gd, ax):
+TEX = {"b = 2n + 2η (Theorem 3)": r"$b = 2n + 2\eta$ (Theorem 3)", "b = true λ_max": r"$b$ = true $\lambda_{\max}$"}
+
+
+def last_above(curves, floor):
+    """The last step at which any of ``curves`` (arrays over steps t = 0, 1, …) is above ``floor``."""
+    return max((int(np.nonzero(c > floor)[0][-1]) for c in curves if np.any(c > floor)), default=0)
+
+
+def plot_ridge(gd, ax, floor=1e-12):
+    """‖w_t − w*‖ per run (solid) with its contraction bound (black dotted, drawn on top); the x axis
+    ends where every curve has dropped below ``floor``, the bottom of the y axis."""
     for i, (label, r) in enumerate(gd.items()):
-        ax.semilogy(r["err"], color=f"C{i}", label=f"{label}: {r['converged at']} steps")
-        ax.semilogy(np.arange(1, len(r["err"])), r["bound"], ":", color=f"C{i}")
-    ax.axhline(tol, color="k", lw=0.8)
-    ax.set(xlabel="step t", ylabel="‖w_t − w*‖", ylim=(1e-12, None), title="delayed GD on ridge (dotted: bound)")
-    ax.legend()
+        ax.semilogy(r["err"], color=f"C{i}", lw=3, alpha=0.7,
+                    label=f"{TEX.get(label, label)}: {r['converged at']} steps")
+    for i, r in enumerate(gd.values()):
+        ax.semilogy(np.arange(1, len(r["err"])), r["bound"], ":", color="k", lw=1.5, zorder=3,
+                    label=r"bound $(1 - \beta_0 a/2)\,\max_{j<k}\,\|e_{t-j}\|$" if i == 0 else None)
+    ax.axhline(tol, color="0.4", lw=0.8, label=f"tol = {tol:g} (converged below)")
+    end = last_above([c for r in gd.values() for c in (r["err"], np.r_[r["err"][:1], r["bound"]])], floor)
+    ax.set(xlabel="step $t$", ylabel=r"$\|w_t - w^*\|$", ylim=(floor, None), xlim=(0, 1.02 * end + 1),
+           title="delayed GD on ridge (dotted: bound)")
+    sn.plotting.legend_right(ax)
 
 
 # %%

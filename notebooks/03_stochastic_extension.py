@@ -120,22 +120,37 @@ pd.Series({"β": np.round(res["beta"], 4), "condition holds": th.lag_condition(r
 
 
 # %%
+def mc_title(res):
+    """What Theorem 4 says for the weights of ``res``: its lag condition on this problem's [a, b]
+    (`stalenb.theory.lag_condition`); when violated, "diverges" if the mean (on ridge: the noiseless
+    run) ends above where it started."""
+    if th.lag_condition(res["beta"], a, b):
+        return "Theorem 4's condition holds: the mean converges"
+    grows = not res["ref_err"][-1] < res["ref_err"][0]
+    return "Theorem 4's condition violated: " + ("the mean diverges" if grows else "no guarantee")
+
+
+# %%
 def plot_mc(res, axes):
+    """Left: coordinate 0 of the Monte Carlo mean against the noiseless run; right: the errors of the
+    mean, of the noiseless run and of single runs, titled by :func:`mc_title`. Legends under the axes."""
     t, i = np.arange(len(res["mean"])), 0                     # coordinate i of w
+    m, sd, se = res["mean"][:, i], res["std"][:, i], res["se"][:, i]
     ax = axes[0]
-    ax.fill_between(t, res["mean"][:, i] - res["std"][:, i], res["mean"][:, i] + res["std"][:, i], alpha=0.2,
-                    label="mean ± std (runs)")
-    ax.fill_between(t, res["mean"][:, i] - band_z * res["se"][:, i], res["mean"][:, i] + band_z * res["se"][:, i],
-                    alpha=0.5, label=f"mean ± {band_z:g} se")
+    ax.fill_between(t, m - sd, m + sd, alpha=0.2, label=r"mean $\pm$ std (runs)")
+    ax.fill_between(t, m - band_z * se, m + band_z * se, alpha=0.5, label=rf"mean $\pm$ {band_z:g} se")
     ax.plot(t, res["ref"][:, i], "k--", lw=1, label="noiseless")
-    ax.axhline(w_star[i], color="C3", lw=0.8, label="w*")
-    ax.set(xlabel="step t", ylabel=f"w_t[{i}]", title="Monte Carlo mean vs noiseless"); ax.legend(fontsize="x-small")
+    ax.axhline(w_star[i], color="C3", lw=0.8, label="$w^*$")
+    ax.set(xlabel="step $t$", ylabel=f"$w_t[{i}]$", title="Monte Carlo mean vs noiseless")
     ax = axes[1]
-    ax.semilogy(t, res["bias"], label="‖mean_t − w*‖ (estimate of ‖E[w_t − w*]‖)")
-    ax.semilogy(t, np.maximum(res["ref_err"], 1e-17), "k--", lw=1, label="noiseless ‖w_t − w*‖")
+    ax.semilogy(t, res["bias"], label=r"$\|\bar w_t - w^*\|$, $\bar w_t$ the mean of the runs "
+                                      r"(estimates $\|\mathrm{E}[w_t - w^*]\|$)")
+    ax.semilogy(t, np.maximum(res["ref_err"], 1e-17), "k--", lw=1, label=r"noiseless $\|w_t - w^*\|$")
     ax.semilogy(t, np.maximum(res["level"], 1e-17), ":", label="Monte Carlo noise level")
-    ax.semilogy(t, res["spread"], label="E‖w_t − w*‖ (single runs)")
-    ax.set(xlabel="step t", ylim=(1e-4, None), title="Theorem 4: the mean converges"); ax.legend(fontsize="x-small")
+    ax.semilogy(t, res["spread"], label=r"$\mathrm{E}\|w_t - w^*\|$ (single runs)")
+    ax.set(xlabel="step $t$", ylim=(1e-4, None), title=mc_title(res))
+    for ax, where in zip(axes, ("left", "right")):
+        sn.plotting.legend_below(ax.figure, ax, loc=f"outside lower {where}", ncols=2, fontsize="x-small")
 
 
 # %%
@@ -338,15 +353,16 @@ def plot_decay(ax, fn):
     ax.axhline(top, color="C1", ls="--", lw=1, label="predicted, constant")
     ax.axvspan(decay_from, bias_steps, color="0.9", label="averaged tail")
     ax.axhline(0, color="C3", lw=0.8, label="Theorem 4: 0")
-    ax.set(xscale="log", xlabel="step t", ylabel="E[w_t − w*] · u", title=kind[fn], ylim=(-0.1 * top, 1.25 * top))
+    ax.set(xscale="log", xlabel="step $t$", ylabel=r"$\mathrm{E}[w_t - w^*]\cdot u$", title=kind[fn],
+           ylim=(-0.1 * top, 1.25 * top))
 
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
 for ax, fn in zip(axes, pred):
     plot_decay(ax, fn)
-fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize="x-small")
-fig.suptitle(f"Decaying weights t0/(t0 + t), t0 = {decay_t0}: the bias follows the step down, as predicted")
+sn.plotting.legend_below(fig, axes[0], ncols=4, fontsize="x-small")
+fig.suptitle(f"Decaying weights $t_0/(t_0 + t)$, $t_0 = {decay_t0}$: the bias follows the step down, as predicted")
 sn.plotting.save_figure(fig, "03_bias_decay");
 
 # %%
@@ -409,13 +425,14 @@ def plot_scaling(ax, df, key, per=1.0):
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
 plot_scaling(axes[0], by_step, "factor")
-axes[0].axhline(tolerance["asym1d.constant"][0], color="C3", ls=":", label="claims' tolerance (σ = 1)")
-axes[0].set(yscale="log", xlabel="β₀ · b (all weights scaled)", ylabel="|E[w] − w*|",
-            title=f"σ = {noise:g}: bias ∝ step")
+axes[0].axhline(tolerance["asym1d.constant"][0], color="C3", ls=":",
+                label=rf"claims' tolerance ($\sigma = {noise:g}$)")
+axes[0].set(yscale="log", xlabel=r"$\beta_0 b$ (all weights scaled)", ylabel=r"$|\mathrm{E}[w] - w^*|$",
+            title=rf"$\sigma = {noise:g}$: bias $\propto$ step")
 plot_scaling(axes[1], by_noise, "sigma", per=1 / by_noise.sigma**2)
-axes[1].set(xlabel="σ", ylabel="|E[w] − w*| / σ²", title="β₀ = 1/b: bias ∝ σ² (higher order at large σ)")
-for ax in axes:
-    ax.legend(fontsize="x-small")
+axes[1].set(xlabel=r"$\sigma$", ylabel=r"$|\mathrm{E}[w] - w^*|\,/\,\sigma^2$",
+            title=r"$\beta_0 = 1/b$: bias $\propto \sigma^2$ (higher order at large $\sigma$)")
+sn.plotting.legend_below(fig, ncols=5, fontsize="x-small")
 fig.suptitle("Constant weights on the 1-D asymmetric f: the stationary bias against second-order theory")
 sn.plotting.save_figure(fig, "03_bias");
 

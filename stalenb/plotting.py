@@ -11,6 +11,7 @@ import matplotlib
 import numpy as np
 import matplotlib.pyplot as plt
 import seaborn as sns
+from matplotlib.axes import Axes
 
 from . import paths
 
@@ -44,6 +45,36 @@ def save_figure(fig, name: str) -> tuple:
     fig.savefig(pdf, metadata={"CreationDate": None, "ModDate": None})
     fig.savefig(png, metadata={"Software": None})
     return pdf, png
+
+
+def legend_right(ax, **kw):
+    """``ax``'s legend outside its data area, to the right of the axes (top-aligned).
+
+    The legend lies outside the figure's axes, so it must be kept when the figure is cropped:
+    :func:`save_figure` (``savefig.bbox = "tight"`` of :func:`set_style`), the notebook's inline
+    display (``bbox_inches="tight"``) and ``layout="constrained"`` all make room for it.
+    """
+    kw = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0, **kw}
+    return ax.legend(**kw)
+
+
+def legend_below(fig, axes=None, **kw):
+    """One legend for ``fig`` under its axes: the entries of ``axes`` (one axes or several; default
+    every axes of ``fig``), each label once, in a row of up to ``ncols`` columns (default 4).
+
+    Uses the constrained layout's ``"outside lower center"`` placement (the layout makes room, so
+    the legend never covers an axes, its tick labels or its axis label); a figure without a layout
+    engine is switched to the constrained layout first.
+    """
+    if fig.get_layout_engine() is None:
+        fig.set_layout_engine("constrained")
+    chosen = fig.axes if axes is None else [axes] if isinstance(axes, Axes) else list(np.ravel(axes))
+    entries = {}
+    for ax in chosen:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    kw = {"loc": "outside lower center", "ncols": min(4, max(1, len(entries))), **kw}
+    return fig.legend(list(entries.values()), list(entries), **kw)
 
 
 def digit_grid(images, labels, rows: int = 4, cols: int = 10, gap: int = 10):

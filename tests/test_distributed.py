@@ -184,6 +184,10 @@ def test_bad_inputs_are_rejected_before_starting_processes():
         sd.run(sn.Config(workers=2), slowdown=(1.0,))
     with pytest.raises(ValueError, match="timeout"):
         sd.run(sn.Config(workers=2), timeout=0)
+    with pytest.raises(ValueError, match="timing.slowdown must be one of"):
+        sd.run(sn.Config(workers=2, timing=sn.Timing(slowdown=sn.timing.TraceSlowdown(((1.0, 2.0), (3.0,))))))
+    with pytest.raises(ValueError, match="timing.factors must all be >= 1"):
+        sd.run(sn.Config(workers=2, timing=sn.Timing(factors=(0.5, 1.0))))
 
 
 def test_command_line_builds_the_config():
@@ -240,3 +244,19 @@ def test_cached_measurement_is_returned_unchanged(tmp_path, monkeypatch):
     assert not measured.from_cache and again.from_cache
     assert again.history.equals(measured.history) and again.updates.equals(measured.updates)
     assert not sd.launch(cfg, timeout=30).from_cache  # the default measures anew
+
+
+def test_real_workers_run_at_their_timing_factors_and_the_twin_keeps_them():
+    """Issue 23: worker 3 four times slower pushes about a quarter as often and its gradients are the
+    stalest, in the real run and in its twin (which must carry the factors to agree)."""
+    from stalenb.distributed.agreement import schedule_updates
+
+    cfg = sn.Config(**{**BASE, "protocol": "async", "steps": 60,
+                       "timing": sn.Timing(factors=(1.0, 1.0, 4.0), slowdown=sn.timing.NoSlowdown())})
+    real = sd.launch(cfg, timeout=30)
+    assert real.config.timing.factors == (1.0, 1.0, 4.0)
+    twin = schedule_updates(real.config.replace(timing=sd.fit_timing(real)))
+    for u in (real.updates, twin):
+        per_worker = u.groupby("worker")["staleness"].agg(["size", "mean"])
+        assert per_worker["mean"].idxmax() == 2, per_worker
+        assert per_worker.loc[2, "size"] < 0.5 * per_worker.loc[0, "size"], per_worker

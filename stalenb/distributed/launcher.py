@@ -34,6 +34,7 @@ from .. import cache as _cache
 from ..sim import history
 from ..sim.config import Config
 from ..sim.engine import Run
+from ..sim.timing import SLOWDOWNS
 from . import ps, worker
 
 BACKEND = "gloo"
@@ -65,6 +66,42 @@ def check(config: Config) -> None:
     if config.staleness is not None:
         raise ValueError("staleness must be None for real runs: staleness is measured, not drawn "
                          f"(got staleness={config.staleness!r})")
+    if not isinstance(config.timing.slowdown, SLOWDOWNS):
+        raise ValueError(f"timing.slowdown must be one of {', '.join(c.__name__ for c in SLOWDOWNS)} for real runs, "
+                         f"got {type(config.timing.slowdown).__name__}: a replayed compute-time trace runs in the "
+                         "simulator only (its values below 1 would ask a real worker to outrun its own compute); "
+                         "give real workers fixed speeds with timing.factors or slowdown=")
+
+
+def worker_factors(config: Config, slowdown=None) -> list[float]:
+    """Each real worker's fixed slowdown: ``config.timing.factors`` (all 1 when ``None``) times
+    ``slowdown`` (one extra factor per worker, or ``None``).
+
+    A real worker cannot run faster than it computes (it sleeps (f − 1) × its compute time), so
+    every product must be ≥ 1; otherwise ``ValueError`` names the parameter.
+
+    Example:
+        >>> from stalenb import Config, Timing
+        >>> worker_factors(Config(workers=3, timing=Timing(factors=(1, 2, 3))), slowdown=(1, 1, 2))
+        [1.0, 2.0, 6.0]
+    """
+    n = config.workers
+    base = [1.0] * n if config.timing.factors is None else [float(f) for f in config.timing.factors]
+    if any(not f >= 1.0 for f in base):
+        raise ValueError(f"timing.factors must all be >= 1 for real runs (a real worker cannot run faster than "
+                         f"it computes), got {config.timing.factors!r}")
+    extra = [1.0] * n if slowdown is None else [float(s) for s in slowdown]
+    if len(extra) != n or any(not (f >= 1.0) for f in extra):
+        raise ValueError(f"slowdown must list {n} factors >= 1 (one per worker), got {slowdown!r}")
+    return [a * b for a, b in zip(base, extra)]
+
+
+def with_factors(config: Config, factors: list[float]) -> Config:
+    """``config`` with ``timing.factors`` = ``factors`` (``None`` when all are 1, as in a run without them)."""
+    import dataclasses
+
+    fixed = None if all(f == 1.0 for f in factors) and config.timing.factors is None else tuple(factors)
+    return config.replace(timing=dataclasses.replace(config.timing, factors=fixed))
 
 
 def init(rank: int, world: int, init_method: str, timeout: float) -> None:
@@ -175,21 +212,21 @@ def launch(config: Config, *, slowdown=None, timeout: float = 60.0, addr: str = 
     from .cli import to_argv
 
     check(config)
-    n = config.workers
-    factors = [1.0] * n if slowdown is None else [float(s) for s in slowdown]
-    if len(factors) != n or any(not (f >= 1.0) for f in factors):
-        raise ValueError(f"slowdown must list {n} factors >= 1 (one per worker), got {slowdown!r}")
+    factors = worker_factors(config, slowdown)
     if not timeout > 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
-    key = _cache.key(config, extra={"driver": "distributed", "slowdown": factors}, code=("distributed",)) if cache else None
+    extra = {"driver": "distributed", "slowdown": factors}
+    key = _cache.key(config, extra=extra, code=("distributed",)) if cache else None
     hit = _cache.load(key) if key else None
+    config = with_factors(config, factors)  # the run records the speeds its workers had
     if hit is not None:
         return Run(config, hit[0]["history"], hit[0]["updates"], from_cache=True)
     port = free_port(addr) if port is None else int(port)
     argv = to_argv(config) + ["--factors", *map(repr, factors), "--timeout", repr(float(timeout)),
                               "--threads", str(threads)]
     reports: queue.Queue = queue.Queue()
-    ranks = [_Rank(r, argv, _environment(r, n + 1, addr, port, threads), reports) for r in range(n + 1)]
+    world = config.workers + 1
+    ranks = [_Rank(r, argv, _environment(r, world, addr, port, threads), reports) for r in range(world)]
     try:
         result = _watch(config, ranks, reports, timeout, _kill)
         if key:

@@ -4,13 +4,16 @@
 gradient + compression time; ``arrived − sent − job_s``: the round trip spent in transfer and
 queueing) and returns the :class:`stalenb.timing.Timing` that the simulator needs to replay the
 same cluster: ``per_sample`` = median compute time / push batch, ``latency`` = half the median
-round-trip overhead, free bandwidth (loopback), and the run's own slowdown model.
+round-trip overhead, free bandwidth (loopback), and the run's own slowdown model and per-worker
+speed factors (``timing.factors``: what :func:`stalenb.distributed.launch` gave each worker).
 :func:`simulated_twin` runs ``stalenb.run`` with it, so the two staleness distributions can be
 set side by side (notebook 08); :func:`staleness_gap` compares them with intervals (the design's
 "measured staleness histogram vs the simulated one", docs/design.md §S4).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -27,8 +30,8 @@ def fit_timing(run: Run) -> Timing:
         raise ValueError("run has no gradients to fit a timing model to")
     per_sample = float(np.median(upd["compute_s"])) / run.config.push_batch
     overhead = (upd["arrived"] - upd["sent"] - upd["job_s"]).clip(lower=0.0)
-    return Timing(per_sample=per_sample, slowdown=run.config.timing.slowdown,
-                  latency=float(np.median(overhead)) / 2, bandwidth=float("inf"))
+    return dataclasses.replace(run.config.timing, per_sample=per_sample, latency=float(np.median(overhead)) / 2,
+                               bandwidth=float("inf"))
 
 
 def simulated_twin(run: Run, cache: bool = True) -> Run:

@@ -51,6 +51,35 @@ class Run:
     def diverged(self) -> bool:
         return bool(self.history["diverged"].any())
 
+    def __repr__(self) -> str:
+        """A few lines, not the frames: the settings that differ from ``Config()`` and the outcome.
+
+        Example:
+            >>> Run(Config(protocol="sync", steps=2), pd.DataFrame(), pd.DataFrame())
+            Run(protocol='sync', steps=2)
+              no evaluations; 0 gradients
+        """
+        default, mine = Config().to_dict(), self.config.to_dict()
+        changed = ", ".join(f"{k}={getattr(self.config, k)!r}" for k in mine
+                            if k != "data_root" and mine[k] != default.get(k))
+        lines = [f"Run({changed})"]
+        h, u = self.history, self.updates
+        if h.empty:
+            lines.append("  no evaluations")
+        else:
+            last = h.iloc[-1]
+            clock = "wall_time" if "wall_time" in h else "sim_time"
+            lines.append(f"  {len(h)} evaluations; last at step {int(last['step'])}, {clock} {last[clock]:.4g} s: "
+                         f"test_acc {last['test_acc']:.4f}, train_loss {last['train_loss']:.4g}"
+                         + ("; DIVERGED" if self.diverged else ""))
+        applied = u[u["applied"]] if not u.empty else u
+        lines[-1] += f"; {len(applied)} gradients" + (
+            f" ({len(u) - len(applied)} dropped), staleness mean {applied['staleness'].mean():.3g}, "
+            f"max {int(applied['staleness'].max())}" if len(applied) else "")
+        if self.from_cache:
+            lines.append("  (loaded from the results cache)")
+        return "\n".join(lines)
+
 
 PATHS = ("fast", "reference")
 
