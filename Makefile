@@ -11,11 +11,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv data browser lint test test-unit test-notebooks reproduce reproduce-quick report bench notebooks strip lock clean-cache
+.PHONY: help venv data browser browser-panels lint test test-unit test-notebooks reproduce reproduce-quick report bench notebooks strip lock clean-cache
 
 help:
 	@echo "make reproduce   run every notebook in order (paper profile), write figures/"
 	@echo "make test        unit tests + every notebook through nbval (quick) + browser test"
+	@echo "make browser-panels  every notebook in JupyterLab, each panel photographed (build/browser/panels)"
 	@echo "make report      the executed notebooks as a static HTML site (build/report/index.html)"
 	@echo "make bench       speed ratios of the simulator against plain PyTorch loops"
 
@@ -56,6 +57,11 @@ lint: venv
 
 test: venv data browser lint
 	STALENB_QUICK=1 TQDM_DISABLE=1 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider
+
+# Every notebook in JupyterLab, each panel photographed to build/browser/panels/ (minutes; not in make test).
+browser-panels: venv data browser
+	STALENB_QUICK=1 TQDM_DISABLE=1 STALENB_BROWSER_PANELS=1 $(BIN)/python -m pytest tests/test_browser.py \
+	  -k every_panel -p no:cacheprovider
 
 test-unit: venv data
 	STALENB_QUICK=1 TQDM_DISABLE=1 $(BIN)/python -m pytest tests -p no:cacheprovider

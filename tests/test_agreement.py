@@ -54,60 +54,98 @@ def test_p_value_and_clopper_pearson_by_hand():
     assert low == pytest.approx(0.025 ** (1 / 10)) and high == 1.0
 
 
-def _configs(slowdown=TIMING.slowdown, per_sample=TIMING.per_sample, protocol="async"):
+def _twins(slowdown=TIMING.slowdown, per_sample=TIMING.per_sample, protocol="async", noise=(0.7, 1.0, 1.0, 1.6)):
     timing = sn.Timing(per_sample=per_sample, latency=TIMING.latency, bandwidth=float("inf"), slowdown=slowdown)
-    return [sn.Config(workers=3, steps=150, batch_size=24, timing=timing, **PROTOCOLS[protocol])] * 3
+    return [ag.Twin(sn.Config(workers=3, steps=150, batch_size=24, timing=timing, **PROTOCOLS[protocol]), noise)] * 3
+
+
+def test_a_twin_without_noise_or_with_unit_noise_is_the_simulators_schedule():
+    """draw() rebuilds the law's draws for a seed as the simulator makes them (common random numbers)."""
+    twin = _twins(noise=None)[0]
+    expected = ag.schedule_updates(twin.config.replace(seed=11))
+    pd.testing.assert_frame_equal(ag.draw(twin, 11), expected)
+    pd.testing.assert_frame_equal(ag.draw(ag.Twin(twin.config, (1.0,)), 11), expected)
+    assert not ag.draw(ag.Twin(twin.config, (0.5, 2.0)), 11)["time"].equals(expected["time"])
 
 
 def test_the_test_keeps_its_level_when_the_twin_model_is_right():
     """Reality = the twin model itself: 40 p-values (fixed seeds) spread over (0, 1] as uniforms would
     (mean 0.5, SE 0.046: ±0.15 is 3 SE), and few fall below 0.05 (binomial(40, 0.05) ≤ 6 has P > 0.99)."""
-    cfgs = _configs()
-    null = ag.null_distribution(cfgs, ag.staleness_tv, draws=100, seed=0)
-    ps = [ag.p_value(ag.staleness_tv(ag._draw(cfgs, 10**8 + 10 * i), ag._draw(cfgs, 2 * 10**8 + 10 * i)), null)
-          for i in range(40)]
-    assert abs(np.mean(ps) - 0.5) < 0.15
-    assert sum(p < 0.05 for p in ps) <= 6
+    twins = _twins()
+    for statistic in (ag.staleness_tv, ag.round_time_ks):
+        null = ag.null_distribution(twins, statistic, draws=100, seed=0)
+        ps = [ag.p_value(statistic(ag._scaled(ag._draws(twins, 10**8 + 10 * i), twins),
+                                   ag._scaled(ag._draws(twins, 2 * 10**8 + 10 * i), twins)), null) for i in range(40)]
+        assert abs(np.mean(ps) - 0.5) < 0.15, statistic.__name__
+        assert sum(p < 0.05 for p in ps) <= 6, statistic.__name__
 
 
 def test_power_detects_a_wrong_slowdown_law_and_not_a_right_model():
-    truth, wrong = _configs(), _configs(slowdown=sn.timing.NoSlowdown())
+    truth, wrong = _twins(), _twins(slowdown=sn.timing.NoSlowdown())
     detect = ag.power(truth, wrong, ag.staleness_tv, sets=30, draws=100)
     assert detect["power"] >= 0.9, detect
     same = ag.power(truth, truth, ag.staleness_tv, sets=30, draws=100)
     assert same["power"] <= 0.2, same  # its level, 0.05, up to binomial noise on 30 sets
 
 
-def test_round_times_see_compute_scale_that_staleness_cannot():
-    """Scaling every compute time by 2 leaves async staleness unchanged in law (latency ≪ compute)
-    but doubles the round times: only the round-time statistic can detect it."""
-    truth, slow = _configs(), _configs(per_sample=2 * TIMING.per_sample)
+def test_round_times_see_compute_scale_and_noise():
+    """Doubling every compute time doubles the round times in units of the (wrong) twin's job time;
+    a twin without compute noise moves in lockstep. The round-time statistic detects both."""
+    truth = _twins()
+    slow = [t.with_timing(per_sample=2 * TIMING.per_sample) for t in truth]
     assert ag.power(truth, slow, ag.round_time_ks, sets=20, draws=60)["power"] >= 0.9
-    assert ag.power(truth, slow, ag.staleness_tv, sets=20, draws=60)["power"] <= 0.3
+    lockstep = [t.without_noise() for t in truth]
+    assert ag.power(truth, lockstep, ag.round_time_ks, sets=20, draws=60)["power"] >= 0.9
 
 
 def test_agreement_of_twins_with_themselves_is_not_rejected():
-    cfgs = _configs(protocol="reuse")
-    real = ag._draw(cfgs, 777)
-    out = ag.agreement(real, cfgs, ag.staleness_tv, draws=100)
+    twins = _twins(protocol="reuse")
+    real = ag._draws(twins, 777)
+    out = ag.agreement(real, twins, ag.staleness_tv, draws=100)
     assert out["p"] > 0.05 and out["p_ci"][0] <= out["p"] <= out["p_ci"][1]
     assert out["null_q95"] >= out["null_mean"] > 0  # TV between samples is biased above 0
+    assert len(out["twins"]) == len(twins)
 
 
-def test_paired_tracking_is_0_for_a_copy_and_1_for_an_independent_twin():
-    cfg = _configs()[0]
-    real, other = ag.schedule_updates(cfg.replace(seed=1)), ag.schedule_updates(cfg.replace(seed=2))
-    assert ag.paired_tracking(real, real, other) == 0.0
-    assert ag.paired_tracking(real, other, other) == pytest.approx(1.0)
+def test_tracking_is_exact_for_the_same_draws_and_near_1_for_unrelated_ones():
+    twin = _twins(noise=None)[0]
+    u = ag.draw(twin, 5)
+    copy = ag.tracking(sn.Run(twin.config.replace(seed=5), pd.DataFrame(), u), twin, others=20)
+    assert copy["ratio"] == 0.0 and copy["exact"] == 1.0 and copy["pairs"] > 100
+    unrelated = ag.tracking(sn.Run(twin.config.replace(seed=6), pd.DataFrame(), u), twin, others=20)
+    assert 0.7 < unrelated["ratio"] < 1.3, unrelated
+
+
+def test_tracking_checks_the_pairing_against_the_real_slowdown_column():
+    twin = ag.Twin(_twins(noise=None)[0].config.replace(
+        timing=sn.Timing(per_sample=1e-3, bandwidth=float("inf"), slowdown=TIMING.slowdown, factors=(1.0, 2.0, 1.0))))
+    u = ag._by_job(ag.draw(twin, 3))
+    shared = ag.law_draws(twin.config.replace(seed=3))
+    u["slowdown"] = [shared[j, w] * (2.0 if w == 1 else 1.0) for w, j in u.index]
+    real = sn.Run(twin.config.replace(seed=3), pd.DataFrame(), u.reset_index().drop(columns="job"))
+    assert ag.tracking(real, twin, others=5)["pairing_error"] == 0.0
+    u["slowdown"] = 1.0
+    real = sn.Run(twin.config.replace(seed=3), pd.DataFrame(), u.reset_index().drop(columns="job"))
+    assert ag.tracking(real, twin, others=5)["pairing_error"] > 0.0
+
+
+def test_seed_ranges_of_the_roles_never_meet():
+    spans = sorted((ag.seed_base(role, s), ag.seed_base(role, s) + ag.SEED_STRIDE)
+                   for role in ag.ROLES for s in range(4))
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
 
 
 def test_bad_inputs_name_the_parameter():
     with pytest.raises(ValueError, match="draws"):
-        ag.null_distribution(_configs(), ag.staleness_tv, draws=0)
-    with pytest.raises(ValueError, match="one twin config per real run"):
-        ag.agreement([], _configs(), ag.staleness_tv)
+        ag.null_distribution(_twins(), ag.staleness_tv, draws=0)
+    with pytest.raises(ValueError, match="one twin per real run"):
+        ag.agreement([], _twins(), ag.staleness_tv)
     with pytest.raises(TypeError, match="config"):
         ag.schedule_updates({"protocol": "async"})
+    with pytest.raises(ValueError, match="noise"):
+        ag.Twin(_twins()[0].config, noise=(1.0, -2.0))
+    with pytest.raises(ValueError, match="others"):
+        ag.tracking(sn.Run(_twins()[0].config, pd.DataFrame(), pd.DataFrame()), _twins()[0], others=0)
 
 
 def test_real_workers_take_timing_factors_times_slowdown():

@@ -109,11 +109,13 @@ def _notebook_source() -> Path:
 
 
 @pytest.fixture
-def lab(tmp_path):
+def lab(tmp_path, request):
     """A headless JupyterLab on a free loopback port, its root a scratch git checkout holding the
-    notebook (``notebooks/NAME.ipynb`` + its ``.py``); yields (url, token, root); always stopped."""
+    notebook (``notebooks/NAME.ipynb`` + its ``.py``; NAME from an indirect parameter, else
+    :data:`NOTEBOOK`); yields (url, token, root); always stopped."""
     root, settings = tmp_path / "root", tmp_path / "settings"
-    scratch_checkout(root, _notebook_source())
+    param = getattr(request, "param", None)
+    scratch_checkout(root, paths.notebooks_dir() / param if param else _notebook_source())
     for name, value in LAB_SETTINGS.items():
         file = settings / name
         file.parent.mkdir(parents=True, exist_ok=True)
@@ -333,6 +335,55 @@ def test_notebook_runs_in_jupyterlab_and_a_slider_redraws_its_plot(chromium, lab
             browser.close()
     print(f"\nbrowser test: slider {moved[0]} -> {moved[1]}; run all {ran_s:.1f} s, "
           f"total {time.monotonic() - started:.1f} s; screenshots in {shots}")
+
+
+PANELS_ENV = "STALENB_BROWSER_PANELS"  # "1": also open every notebook and photograph its panels
+# A widget label that is a bare argument name (``beta0_times_b``) is what issue 25 reported.
+RAW_NAME = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)+")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get(PANELS_ENV) != "1",
+                    reason=f"every notebook in JupyterLab takes minutes: `make browser-panels` ({PANELS_ENV}=1)")
+@pytest.mark.parametrize("lab", sorted(p.name for p in paths.notebooks_dir().glob("*.ipynb")), indirect=True)
+def test_every_panel_renders_with_readable_labels(chromium, lab, tmp_path):
+    """Each notebook, run in JupyterLab (quick profile): every panel (``sn.widgets.panel`` /
+    ``browse``) renders a plot or a Run button, its labels are words rather than argument names,
+    and it is photographed to ``build/browser/panels/`` for a person to look at."""
+    from playwright.sync_api import sync_playwright
+
+    url, token, root = lab
+    notebook = next(root.glob("notebooks/*.ipynb"))
+    shots = paths.build_dir() / "browser" / "panels"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, timeout=PAGE_S * 1000,
+                                     args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.set_default_timeout(PAGE_S * 1000)
+            page.goto(f"{url}/lab/tree/{notebook.relative_to(root).as_posix()}?token={token}&reset")
+            page.wait_for_selector(".jp-Notebook .jp-CodeCell")
+            page.wait_for_function(JS_KERNEL_IDLE, polling=250)
+            _run_all_cells(page)
+            assert page.evaluate(JS_ERRORS) == [], page.evaluate(JS_ERRORS)
+            panels = page.locator(".widget-interact")
+            assert panels.count() >= 1, f"{notebook.name} shows no panel"
+            for i in range(panels.count()):
+                panel = panels.nth(i)
+                panel.scroll_into_view_if_needed()
+                page.wait_for_timeout(300)
+                panel.screenshot(path=shots / f"{notebook.stem}_panel{i}.png")
+                labels = [t.strip() for t in panel.locator(".widget-label").all_inner_texts() if t.strip()]
+                raw = [t for t in labels if RAW_NAME.fullmatch(t.rstrip(":"))]
+                assert not raw, f"{notebook.name} panel {i}: labels that are argument names: {raw}"
+                shows = panel.locator(".jp-OutputArea-output img").count() + panel.locator("button").count()
+                assert shows, f"{notebook.name} panel {i} has neither a plot nor a Run button"
+        except Exception:
+            page.screenshot(path=shots / f"{notebook.stem}_failure.png", full_page=True)
+            raise
+        finally:
+            browser.close()
 
 
 REPORT_NOTEBOOK = "01_generalized_curvature.ipynb"

@@ -60,8 +60,9 @@ def run(config, *, slowdown=None, timeout: float = 60.0, addr: str = "127.0.0.1"
 
     Returns:
         One row per evaluation with the columns of :data:`stalenb.history.HISTORY_COLUMNS`, but
-        ``wall_time`` in the place of ``sim_time``: *measured* seconds since the start, not
-        counting the server's evaluations (one time column, named for what it holds;
+        ``wall_time`` in the place of ``sim_time``: *measured* seconds since the start (the
+        server evaluates its kept copies of the model after training, so no evaluation stalls the
+        workers or enters the clock; one time column, named for what it holds;
         :func:`stalenb.experiments.final` and ``time_to_accuracy`` read either). Use
         :func:`launch` for the per-gradient record too (``.updates``, with the measured ``rank,
         sent, arrived, compute_s, job_s, slowdown``).

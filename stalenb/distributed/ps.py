@@ -16,11 +16,13 @@ Protocols, as in :mod:`stalenb.sim.schedule` but with measured arrival order:
 Staleness is measured: lag = server updates applied between the version a worker read and the
 update that applies its gradient. Batches come from one :class:`stalenb.sim.data.BatchStream`
 seeded with ``config.seed``, drawn when a job is sent, in rank order for each broadcast — so with
-one worker and ``sync`` the run is ``stalenb.simulate``'s, step for step.
+one worker and ``sync`` the run is ``stalenb.simulate``'s, step for step. Evaluations are taken
+after training, from a copy of the model kept at each evaluation step (:meth:`ParameterServer.evaluate`).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -65,13 +67,16 @@ class _Item:
 
 
 class _Clock:
-    """Seconds since the start, not counting the server's own evaluations."""
+    """Seconds since the start (the server's evaluations run after training: nothing to leave out)."""
 
     def __init__(self):
-        self.t0, self.paused = time.perf_counter(), 0.0
+        self.t0 = time.perf_counter()
 
     def __call__(self) -> float:
-        return time.perf_counter() - self.t0 - self.paused
+        return time.perf_counter() - self.t0
+
+
+_METRICS = ("train_loss", "test_loss", "test_acc", "val_loss", "val_acc")
 
 
 class ParameterServer:
@@ -87,6 +92,7 @@ class ParameterServer:
         self.rec = history.Recorder(cfg.push_batch, push_bytes)
         self.extras: list[tuple] = []
         self.clock = _Clock()
+        self.pending: list[tuple[int, torch.Tensor]] = []  # (history row, x) evaluated after training
         self.inbox = wire.Inbox(self.ranks, last=wire.BYE)
         self.jobs: dict[int, tuple] = {}  # job id -> (rank, version, sent)
         self.next_job = 0
@@ -116,6 +122,7 @@ class ParameterServer:
                 self.bar.close()
             _shutdown(self.inbox, [r for r in self.ranks if error is None or r != error.rank],
                       self.timeout if error is None else min(self.timeout, 5.0))
+            self.finish_evaluations()
         return error
 
     def dispatch(self, rank: int) -> None:
@@ -133,11 +140,20 @@ class ParameterServer:
         return [j for j, (r, _, _) in self.jobs.items() if r == rank]
 
     def evaluate(self, step: int, diverged: bool = False) -> None:
-        """Log the metrics of x_step; the time this takes is left out of the clock."""
-        t = time.perf_counter()
-        metrics = self.problem.evaluate(self.server.x)
-        self.clock.paused += time.perf_counter() - t
-        self.rec.evaluate(step, self.clock(), metrics, diverged=diverged)
+        """Log x_step's row now (time, counters) and keep a copy of x_step; its metrics are computed
+        after training (:meth:`finish_evaluations`). The workers never wait while the server
+        evaluates: an evaluation during training would stall the server for a while, its queue would
+        then empty back to back (rounds of ~0 s) and the workers would fall into step, an artefact
+        of measuring, not of the protocol. Memory: one copy of the model per evaluation."""
+        self.rec.evaluate(step, self.clock(), dict.fromkeys(_METRICS, math.nan), diverged=diverged)
+        self.pending.append((len(self.rec.rows) - 1, self.server.x.clone()))
+
+    def finish_evaluations(self) -> None:
+        """Fill in the metrics of every evaluation row from its kept copy of the model."""
+        for row, x in self.pending:
+            metrics = self.problem.evaluate(x)
+            self.rec.rows[row].update({m: metrics.get(m, math.nan) for m in _METRICS})
+        self.pending = []
 
     def next_message(self) -> wire.Message:
         """The next message; :class:`wire.PeerLost` naming the rank whose oldest job is ``timeout`` s old."""
