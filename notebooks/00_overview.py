@@ -53,6 +53,7 @@ seed = 0             # seeds init, batches and delays
 
 # %%
 import platform
+import matplotlib.pyplot as plt
 import pandas as pd
 import torch, torchvision
 import stalenb as sn
@@ -140,9 +141,13 @@ sn.plotting.save_figure(fig, "00_staleness");
 # %%
 def async_accuracy(tau_max=8):
     h = sn.simulate(async_cfg.replace(staleness=sn.Uniform(tau_max)))
-    return float(h["test_acc"].iloc[-1])
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    ax.plot(h["step"], h["test_acc"], marker="o", ms=3)
+    end = "DIVERGED (stopped)" if h["diverged"].any() else f"final test accuracy {h['test_acc'].iloc[-1]:.3f}"
+    ax.set(xlabel="server updates", ylabel="test accuracy", ylim=(0, 1), title=f"async, τ_max = {tau_max}: {end}")
+    return fig
 
-async_accuracy(tau_max)
+async_accuracy(tau_max);
 
 # %%
 sn.widgets.panel(async_accuracy, run_button=True, tau_max=(0, 32, 4), labels={"tau_max": "largest staleness τ_max"})

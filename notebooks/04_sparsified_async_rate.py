@@ -373,9 +373,11 @@ def show_case(density=density, tau_max=tau, compressor="topk", error_feedback=Tr
     ax.loglog(df["T"], df.ergodic, "o-", label=f"{case[0]}, τ_max = {tau_max}")
     ax.loglog(T, df.ergodic.iloc[0] * (T / T[0]) ** -0.5, "k--", lw=1, label="slope −1/2")
     ax.axvspan(T[0] / 1.2, rates.min_horizon(c / step_bound, L, tau_max), color="0.85", zorder=0)
-    ax.set(xlabel="horizon T", ylabel="(1/T) Σ ‖∇f(x_t)‖²",
-           title=f"in-regime slope {s:.2f} [{lo:.2f}, {hi:.2f}] ({len(fit)} horizons)")
-    ax.legend(fontsize="small"); plt.show()
+    bad = df["T"][~np.isfinite(df.ergodic)].tolist()
+    ax.set(xlabel="horizon $T$", ylabel=r"$(1/T)\,\sum_t \|\nabla f(x_t)\|^2$",
+           title=f"in-regime slope {s:.2f} [{lo:.2f}, {hi:.2f}] ({len(fit)} horizons)"
+           + (f"; DIVERGED at T = {bad}" if bad else ""))
+    sn.plotting.legend_right(ax, fontsize="small"); plt.show()
 
 
 # %%

@@ -379,12 +379,18 @@ lenet_summary
 
 
 # %%
+ended = hist.groupby(["arm", "seed"], as_index=False).agg(n=("n", "first"), diverged=("diverged", "any"))
+ended = ended.merge(info[["arm", "family"]], on="arm")
+
 def show(n=pairs[0][0], families=("sync", "drop", "reuse", "async", "matched")):
     d = main[(main.n == n) & main.family.isin(families)].assign(k=lambda d: d.k.astype(str))
+    bad = int(ended[(ended.n == n) & ended.family.isin(families)].diverged.sum())
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     if len(d):
         sns.lineplot(d, x="at", y="test_acc", hue="family", style="k", errorbar=("ci", 95), seed=0, ax=ax)
-    ax.set(title=f"{model}, n = {n} (tuned lrs)", xlabel="simulated seconds", ylabel="test accuracy")
+        sn.plotting.legend_right(ax)
+    ax.set(title=f"{model}, n = {n} (tuned lrs): " + (f"{bad} runs DIVERGED" if bad else "no run diverged"),
+           xlabel="simulated seconds", ylabel="test accuracy")
     return fig
 
 show();

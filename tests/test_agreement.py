@@ -119,7 +119,7 @@ def test_tracking_is_exact_for_the_same_draws_and_near_1_for_unrelated_ones():
 def test_tracking_checks_the_pairing_against_the_real_slowdown_column():
     twin = ag.Twin(_twins(noise=None)[0].config.replace(
         timing=sn.Timing(per_sample=1e-3, bandwidth=float("inf"), slowdown=TIMING.slowdown, factors=(1.0, 2.0, 1.0))))
-    u = ag._by_job(ag.draw(twin, 3))
+    u = ag.by_job(ag.draw(twin, 3))
     shared = ag.law_draws(twin.config.replace(seed=3))
     u["slowdown"] = [shared[j, w] * (2.0 if w == 1 else 1.0) for w, j in u.index]
     real = sn.Run(twin.config.replace(seed=3), pd.DataFrame(), u.reset_index().drop(columns="job"))

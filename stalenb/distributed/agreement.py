@@ -238,7 +238,7 @@ def power(truth: list[Twin], wrong: list[Twin], statistic, *, sets: int = 100, d
             "sets": sets, "alpha": alpha}
 
 
-def _by_job(u: pd.DataFrame) -> pd.DataFrame:
+def by_job(u: pd.DataFrame) -> pd.DataFrame:
     """Rows indexed by (worker, job index): a worker's jobs in the order it read its models."""
     u = u.sort_values(["worker", "version", "step"])
     return u.assign(job=u.groupby("worker").cumcount()).set_index(["worker", "job"])
@@ -257,8 +257,8 @@ def tracking(real: Run, twin: Twin, *, others: int = 50, seed: int = 0) -> dict:
     """
     if others < 1:
         raise ValueError(f"others must be >= 1, got {others!r}")
-    r = _by_job(real.updates)
-    same = _by_job(draw(twin, real.config.seed))["staleness"]
+    r = by_job(real.updates)
+    same = by_job(draw(twin, real.config.seed))["staleness"]
     common = r.index.intersection(same.index)
     if common.empty:
         raise ValueError("no gradient pairs up between the real run and its twin")
@@ -271,7 +271,7 @@ def tracking(real: Run, twin: Twin, *, others: int = 50, seed: int = 0) -> dict:
     base = seed_base("tracking", seed)
     away = []
     for i in range(others):
-        other = _by_job(draw(twin, base + i))["staleness"].reindex(common)
+        other = by_job(draw(twin, base + i))["staleness"].reindex(common)
         ok = other.notna().to_numpy()
         away.append(np.abs(s_real[ok] - other.to_numpy()[ok]).mean())
     near = float(np.abs(s_real - s_same).mean())
