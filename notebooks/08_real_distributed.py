@@ -100,7 +100,6 @@ remeasure = False           # True: launch the processes again instead of loadin
 # %%
 import os
 
-import matplotlib.ticker
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -240,10 +239,8 @@ def plot_round_times(name):
     for source, us in (("measured", real_updates[name]), ("twins, own draws", independent_twins(name))):
         times = np.concatenate([ag.round_times(u) / t.job_time for u, t in zip(us, twins[name])])
         sns.ecdfplot(times, label=source, ax=ax)
-    ax.set(xlabel="time between server updates (nominal job times)", ylabel="share of updates", xscale="log",
+    ax.set(xlabel="time between server updates (nominal job times)", ylabel="share of updates",
            title=f"{name}: round times")
-    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.legend(loc="lower right")
     return fig
 
