@@ -435,7 +435,7 @@ show_delayed(4, 1.0, 1.0, a, b, w0)
 sn.widgets.panel(show_delayed, k=(1, 10, 1), beta0_times_b=(0.1, 2.0, 0.05), stale=(0.0, 60.0, 0.5),
                  a=(0.1, 2.0, 0.05), b=(0.5, 4.0, 0.1), w0=(-6.0, 8.0, 0.5), steps=(50, 600, 50),
                  labels={"k": "window k (lag weights)", "beta0_times_b": "fresh weight β₀ (× 1/b)",
-                         "stale": "stale weight Σβ_j (× allowance a/2b·β₀)", "a": "curvature lower bound a",
+                         "stale": "stale weight Σⱼβⱼ (× allowance a/2b·β₀)", "a": "curvature lower bound a",
                          "b": "curvature upper bound b", "w0": "start w₀", "steps": "updates"})
 
 # %% [markdown]

@@ -209,6 +209,7 @@ curv.round(4)
 
 # %%
 fig, ax = plt.subplots(figsize=(7.5, 3.4))
+np.random.seed(0)  # stripplot's jitter draws from NumPy's global generator: the same figure on every run
 sns.stripplot(late, x="case", y="lambda_min", hue="case", order=[k[0] for k in cases], ax=ax, size=3,
               jitter=0.25, legend=False)
 ax.axhline(0, color="k", lw=1)

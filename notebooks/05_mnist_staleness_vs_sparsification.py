@@ -388,10 +388,13 @@ print("divergence rate by view and level:\n" + div.to_string())
 # %%
 def curves(view="tuned", tau=stale_taus[-1], methods_shown=tuple(order)):
     d = hist[(hist.model == model) & (hist.view == view) & (hist.tau == tau) & hist.method.isin(methods_shown)]
+    bad = int(d.groupby(["method", "seed"]).diverged.any().sum()) if len(d) else 0
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     if len(d):
         sns.lineplot(d, x="step", y="test_acc", hue="method", seed=0, ax=ax)
-    ax.set(title=f"{model}, {view} view, τ_max = {tau} (cached runs)", ylim=(0.5, 1), ylabel="test accuracy")
+        sn.plotting.legend_right(ax)
+    ax.set(title=f"{model}, {view} view, τ_max = {tau}: " + (f"{bad} runs DIVERGED" if bad else "no run diverged"),
+           ylim=(0, 1), ylabel="test accuracy")
     return fig
 
 curves();

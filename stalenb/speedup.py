@@ -496,7 +496,6 @@ def _model_panel(ax, fits: dict, spread: pd.DataFrame | None, fit_max: int, top:
                     textcoords="offset points", ha="right", fontsize="x-small", color=colour)
     ax.axvspan(fit_max, top, color="0.92", zorder=0)
     ax.set(xlabel="workers n", ylabel="speedup T(1) / T(n)", title="ps_pytorch: model fitted on n ≤ 16")
-    ax.legend(fontsize="x-small", loc="upper left")
 
 
 def figure(df: pd.DataFrame, published: pd.DataFrame | None = PUBLISHED, n_star: float | None = None,
@@ -511,6 +510,8 @@ def figure(df: pd.DataFrame, published: pd.DataFrame | None = PUBLISHED, n_star:
     """
     import matplotlib.pyplot as plt
     import seaborn as sns
+
+    from .plotting import legend_below
 
     top = int(df["workers"].max())
     if fits:
@@ -531,13 +532,12 @@ def figure(df: pd.DataFrame, published: pd.DataFrame | None = PUBLISHED, n_star:
         ax.axvline(n_star, color="0.3", lw=0.8, ls="--")
         ax.annotate(f"n* ≈ {n_star:.0f} ", (n_star, ax.get_ylim()[1] * 0.02), ha="right", fontsize="small")
     ax.set(xlabel="workers n", ylabel="speedup T(1) / T(n)", title=title or "speedup (simulated)")
-    ax.legend(fontsize="x-small", ncol=1, loc="upper left")
     sns.lineplot(d, x="workers", y="link_share", hue="policy", style="push", errorbar=None, ax=ax2,
                  legend=False)
     ax2.axhline(0.5, color="0.6", lw=0.8, ls=":")
     ax2.set(xlabel="workers n", ylabel="busy share, busier link direction", ylim=(0, 1.05),
             title="communication share of a round (simulated)")
-    fig.tight_layout()
+    legend_below(fig, fig.axes, fontsize="x-small")  # outside the data: the panels' curves stay visible
     return fig
 
 
