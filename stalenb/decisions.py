@@ -14,7 +14,8 @@ seeds) and a **smallest effect of interest** δ > 0, named with its reason befor
   an "at every level" claim; its "supports" side is an intersection–union test, which needs none:
   :func:`stalenb.stats.intersection_union`).
 - :func:`seeds_for_power` — the number of paired seeds for a given power at δ from a pilot's paired
-  standard deviation (exact, with the noncentral t distribution).
+  standard deviation (exact, with the noncentral t distribution); :func:`seeds_for_equivalence`,
+  the same for TOST at a true difference of 0.
 - :func:`valid_arm` — the validity gate: an arm with a diverged run, or below a sanity accuracy,
   gets no accuracy verdict (its divergence is a finding of its own).
 
@@ -64,12 +65,10 @@ def improves(low: float, high: float, *, delta: float) -> str:
 def equivalent(low: float, high: float, *, delta: float) -> str:
     """The answer to "negligible" / "does not harm" from the 90 % interval [low, high] (TOST)."""
     low, high, delta = _interval(low, high, delta)
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return "undecided"
+    if low >= delta or high <= -delta:  # wholly outside, also with an infinite far end
+        return "refutes"
     if -delta < low and high < delta:
         return "supports"
-    if low >= delta or high <= -delta:
-        return "refutes"
     return "undecided"
 
 
@@ -127,6 +126,46 @@ def seeds_for_power(*, sd: float, delta: float, alpha: float = 0.05, power: floa
     return n
 
 
+def power_equivalence(n: int, *, sd: float, delta: float, alpha: float = 0.05) -> float:
+    """Power of TOST at level ``alpha`` (the 1 − 2α interval inside (−δ, δ)) with ``n`` paired seeds
+    when the true difference is 0 and the paired SD is ``sd``: exact, integrating over the sample SD
+    s (χ² with n − 1 degrees of freedom) the normal probability that |mean| < δ − t·s/√n."""
+    from scipy import integrate
+
+    if n < 2:
+        raise ValueError(f"n must be >= 2 pairs, got {n!r}")
+    df, t = n - 1, stats.t.ppf(1 - alpha, n - 1)
+
+    def given(u):  # u = (n − 1)·s²/σ²
+        room = delta - t * sd * math.sqrt(u / df) / math.sqrt(n)
+        return max(0.0, 2 * stats.norm.cdf(room * math.sqrt(n) / sd) - 1) * stats.chi2.pdf(u, df)
+
+    top = df * (delta * math.sqrt(n) / (t * sd)) ** 2  # beyond it the interval cannot fit inside
+    return float(integrate.quad(given, 0, top, limit=200)[0])
+
+
+def seeds_for_equivalence(*, sd: float, delta: float, alpha: float = 0.05, power: float = 0.8,
+                          cap: int = 100_000) -> int:
+    """Smallest number of paired seeds for which TOST (:func:`equivalent` on the 90 % interval) supports
+    "negligible" with ``power`` when the true difference is 0 — more than :func:`seeds_for_power`
+    asks at the same σ and δ (about (z₀.₉₅ + z₀.₉₀)² against (z₀.₉₇₅ + z₀.₈₀)²).
+
+    Example:
+        >>> seeds_for_equivalence(sd=1.0, delta=0.5) > seeds_for_power(sd=1.0, delta=0.5)
+        True
+    """
+    for name, value in (("sd", sd), ("delta", delta)):
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    z = stats.norm.ppf(1 - alpha) + stats.norm.ppf(1 - (1 - power) / 2)
+    n = max(2, int(math.floor((z * sd / delta) ** 2)) - 2)
+    while power_equivalence(n, sd=sd, delta=delta, alpha=alpha) < power:
+        n += 1
+        if n > cap:
+            raise ValueError(f"more than cap={cap} seeds needed (sd={sd}, delta={delta})")
+    return n
+
+
 def valid_arm(final_accuracy, diverged, *, sanity: float) -> bool:
     """The validity gate: True when no run of the arm diverged and every run ends at or above the
     ``sanity`` accuracy (e.g. twice chance); otherwise the arm gets no accuracy verdict."""
@@ -137,4 +176,5 @@ def valid_arm(final_accuracy, diverged, *, sanity: float) -> bool:
     return bool(not div.any() and np.all(np.isfinite(acc)) and np.all(acc >= sanity))
 
 
-__all__ = ["ANSWERS", "improves", "equivalent", "holm", "power_paired", "seeds_for_power", "valid_arm"]
+__all__ = ["ANSWERS", "improves", "equivalent", "holm", "power_paired", "seeds_for_power", "power_equivalence",
+           "seeds_for_equivalence", "valid_arm"]

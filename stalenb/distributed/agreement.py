@@ -24,8 +24,8 @@ The test (notebook 08). Given R real runs and their twins:
   when the model is right (it carries the statistic's upward bias and the sampling noise);
 - the Monte-Carlo **p-value** p = (1 + #{D₀ ≥ D}) / (draws + 1) (Davison & Hinkley 1997, §4.2).
   The model's parameters are estimated from the same real runs and not re-estimated inside each
-  null draw, which makes the test conservative (its true level is at most α, as for a
-  goodness-of-fit test with fitted parameters).
+  null draw, which makes the test approximately conservative (as a goodness-of-fit test with
+  fitted parameters is; not a proven bound).
 
 :func:`power` asks whether the test could have failed: a stand-in for reality (the twins, fresh
 seeds) against a deliberately wrong twin model, ``sets`` times; the share with p < α is the power.
@@ -247,21 +247,24 @@ def by_job(u: pd.DataFrame) -> pd.DataFrame:
 def tracking(real: Run, twin: Twin, *, others: int = 50, seed: int = 0) -> dict:
     """How closely the twin that shares a real run's straggler draws follows it gradient by gradient.
 
-    Gradients pair up by (worker, job index): worker w's j-th job has the same slowdown draw in the
+    Jobs pair up by (worker, job index): worker w's j-th job has the same slowdown draw in the
     real run (``updates["slowdown"]`` = draw × the worker's factor) and in the same-seed twin
     (common random numbers; ``pairing_error`` = the largest |real − twin| slowdown over the pairs, 0
-    when the pairing is right). Returns ``ratio`` = mean |s_real − s_same| / mean over ``others``
-    independent-seed twins of mean |s_real − s_other| (1: sharing the draws tells nothing about
+    when the pairing is right). Staleness compares on the gradients applied on both sides (a
+    cancelled job is recorded at a different step by the two drivers). Returns ``ratio`` = mean
+    |s_real − s_same| / mean |s_real − s_other|, both over the pairs each of ``others``
+    independent-seed twins shares with the real run (1: sharing the draws tells nothing about
     individual gradients; 0: the twin reproduces each one), ``exact`` (the share of pairs whose
     staleness is equal), ``pairs``.
     """
     if others < 1:
         raise ValueError(f"others must be >= 1, got {others!r}")
-    r = by_job(real.updates)
-    same = by_job(draw(twin, real.config.seed))["staleness"]
-    common = r.index.intersection(same.index)
+    r = by_job(real.updates)  # every job numbers the jobs; only gradients applied on both sides compare
+    twin_jobs = by_job(draw(twin, real.config.seed))
+    same = twin_jobs["staleness"]
+    common = r.index[r["applied"].to_numpy(bool)].intersection(twin_jobs.index[twin_jobs["applied"].to_numpy(bool)])
     if common.empty:
-        raise ValueError("no gradient pairs up between the real run and its twin")
+        raise ValueError("no applied gradient pairs up between the real run and its twin")
     factors = np.array([twin.config.timing.factor(w) for w, _ in common])
     shared = law_draws(twin.config.replace(seed=real.config.seed))
     expected = np.array([shared[j, w] for w, j in common]) * factors
@@ -269,11 +272,12 @@ def tracking(real: Run, twin: Twin, *, others: int = 50, seed: int = 0) -> dict:
         if "slowdown" in r else float("nan")
     s_real, s_same = r.loc[common, "staleness"].to_numpy(), same[common].to_numpy()
     base = seed_base("tracking", seed)
-    away = []
-    for i in range(others):
-        other = by_job(draw(twin, base + i))["staleness"].reindex(common)
+    near, away = [], []
+    for i in range(others):  # each independent twin on the pairs it shares with the real run
+        o = by_job(draw(twin, base + i))
+        other = o["staleness"].where(o["applied"].astype(bool)).reindex(common)
         ok = other.notna().to_numpy()
+        near.append(np.abs(s_real[ok] - s_same[ok]).mean())
         away.append(np.abs(s_real[ok] - other.to_numpy()[ok]).mean())
-    near = float(np.abs(s_real - s_same).mean())
-    return {"ratio": near / max(float(np.mean(away)), 1e-12), "exact": float(np.mean(s_real == s_same)),
+    return {"ratio": float(np.mean(near)) / max(float(np.mean(away)), 1e-12), "exact": float(np.mean(s_real == s_same)),
             "pairs": int(len(common)), "pairing_error": pairing_error}

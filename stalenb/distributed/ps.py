@@ -77,6 +77,7 @@ class _Clock:
 
 
 _METRICS = ("train_loss", "test_loss", "test_acc", "val_loss", "val_acc")
+LOST_EVAL_S = 2.0  # seconds of deferred evaluations a run ended by a lost worker may still spend
 
 
 class ParameterServer:
@@ -122,7 +123,9 @@ class ParameterServer:
                 self.bar.close()
             _shutdown(self.inbox, [r for r in self.ranks if error is None or r != error.rank],
                       self.timeout if error is None else min(self.timeout, 5.0))
-            self.finish_evaluations()
+        # a run ended by a lost worker reports within the launcher's grace period: its partial log
+        # gets the metrics that fit in LOST_EVAL_S, the rest stay NaN
+        self.finish_evaluations(None if error is None else LOST_EVAL_S)
         return error
 
     def dispatch(self, rank: int) -> None:
@@ -148,9 +151,13 @@ class ParameterServer:
         self.rec.evaluate(step, self.clock(), dict.fromkeys(_METRICS, math.nan), diverged=diverged)
         self.pending.append((len(self.rec.rows) - 1, self.server.x.clone()))
 
-    def finish_evaluations(self) -> None:
-        """Fill in the metrics of every evaluation row from its kept copy of the model."""
-        for row, x in self.pending:
+    def finish_evaluations(self, budget_s: float | None = None) -> None:
+        """Fill in the metrics of the evaluation rows from their kept copies of the model, the last
+        rows first; with ``budget_s``, stop once that many seconds are spent (the rest stay NaN)."""
+        end = None if budget_s is None else time.perf_counter() + budget_s
+        for row, x in reversed(self.pending):
+            if end is not None and time.perf_counter() > end:
+                break
             metrics = self.problem.evaluate(x)
             self.rec.rows[row].update({m: metrics.get(m, math.nan) for m in _METRICS})
         self.pending = []
