@@ -272,6 +272,21 @@ def _move_first_slider(panel) -> tuple[str, str]:
     return before, after
 
 
+def _launch(pw, chromium: str, width: int = 1400, height: int = 1000):
+    """Headless Debian Chromium and one page of the given size: (browser, page)."""
+    browser = pw.chromium.launch(executable_path=chromium, timeout=PAGE_S * 1000,
+                                 args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+    return browser, browser.new_page(viewport={"width": width, "height": height})
+
+
+def _open_notebook(page, url: str, token: str, name: str) -> None:
+    """Open ``name`` (relative to the lab root) in JupyterLab; return once its kernel is idle."""
+    page.set_default_timeout(PAGE_S * 1000)
+    page.goto(f"{url}/lab/tree/{name}?token={token}&reset")
+    page.wait_for_selector(".jp-Notebook .jp-CodeCell")
+    page.wait_for_function(JS_KERNEL_IDLE, polling=250)  # kernel started and connected
+
+
 @pytest.mark.slow
 def test_notebook_runs_in_jupyterlab_and_a_slider_redraws_its_plot(chromium, lab, tmp_path):
     from playwright.sync_api import sync_playwright
@@ -284,16 +299,9 @@ def test_notebook_runs_in_jupyterlab_and_a_slider_redraws_its_plot(chromium, lab
     stem = notebook.stem
     started = time.monotonic()
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, timeout=PAGE_S * 1000,
-                                     args=["--headless", "--no-sandbox", "--disable-gpu",
-                                           "--disable-dev-shm-usage"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        browser, page = _launch(pw, chromium)
         try:
-            page.set_default_timeout(PAGE_S * 1000)
-            page.goto(f"{url}/lab/tree/{name}?token={token}&reset")
-            page.wait_for_selector(".jp-Notebook .jp-CodeCell")
-            page.wait_for_function(JS_KERNEL_IDLE, polling=250)  # kernel started and connected
-
+            _open_notebook(page, url, token, name)
             _run_all_cells(page)
             ran_s = time.monotonic() - started
             page.screenshot(path=shots / f"{stem}_run_all.png", full_page=True)
@@ -357,14 +365,9 @@ def test_every_panel_renders_with_readable_labels(chromium, lab, tmp_path):
     shots = paths.build_dir() / "browser" / "panels"
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, timeout=PAGE_S * 1000,
-                                     args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        browser, page = _launch(pw, chromium)
         try:
-            page.set_default_timeout(PAGE_S * 1000)
-            page.goto(f"{url}/lab/tree/{notebook.relative_to(root).as_posix()}?token={token}&reset")
-            page.wait_for_selector(".jp-Notebook .jp-CodeCell")
-            page.wait_for_function(JS_KERNEL_IDLE, polling=250)
+            _open_notebook(page, url, token, notebook.relative_to(root).as_posix())
             _run_all_cells(page)
             assert page.evaluate(JS_ERRORS) == [], page.evaluate(JS_ERRORS)
             panels = page.locator(".widget-interact")
@@ -409,9 +412,7 @@ def test_report_site_lists_every_claim_links_it_and_shows_no_error(chromium, tmp
     shots = paths.build_dir() / "browser"
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, timeout=PAGE_S * 1000,
-                                     args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        browser, page = _launch(pw, chromium, 1300, 900)
         try:
             page.goto(index.as_uri())
             rows = page.locator("tr.claim")

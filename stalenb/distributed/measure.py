@@ -6,9 +6,9 @@ queueing) and returns the :class:`stalenb.timing.Timing` that the simulator need
 same cluster: ``per_sample`` = median compute time / push batch, ``latency`` = half the median
 round-trip overhead, free bandwidth (loopback), and the run's own slowdown model and per-worker
 speed factors (``timing.factors``: what :func:`stalenb.distributed.launch` gave each worker).
-:func:`simulated_twin` runs ``stalenb.run`` with it, so the two staleness distributions can be
-set side by side (notebook 08); :func:`staleness_gap` compares them with intervals (the design's
-"measured staleness histogram vs the simulated one", docs/design.md §S4).
+:func:`simulated_twin` runs ``stalenb.run`` with it (notebook 08's accuracy against time).
+:func:`staleness_gap` compares one real run with one twin by a block bootstrap; notebook 08's
+test of replicated runs against a null of twin-vs-twin draws is :mod:`stalenb.distributed.agreement`.
 """
 
 from __future__ import annotations
