@@ -19,6 +19,9 @@ Wang, Jin, Ma 2017; ``docs/research.md`` §2) and, for the rate helpers, paper 1
   (:func:`delayed_stationary_cov`), and :func:`bias_path_prediction` its course under decaying steps.
 - Paper 1: (1/T) Σ_t E‖∇f(x_t)‖² = O(1/√T) for the step α = lr_scale/√T; :func:`loglog_slope`
   fits the exponent.
+- Tyurin & Richtárik (NeurIPS 2023): the optimal time T*(ε) of parallel SGD with fixed worker
+  times τ_i (:func:`optimal_time`, up to a universal constant) and a run's time as a multiple of it
+  (:func:`time_ratio`).
 
 The literal reading of the poster's condition (one α_t per iteration, c ≤ α_t ≤ 1/b for some
 c > 0: here ``alpha_min`` = c) is infeasible for k ≥ 2; :func:`literal_min_sequence` builds the
@@ -31,6 +34,7 @@ parameter (:mod:`stalenb.sim.checks`); numpy integers and floats are accepted ev
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -839,3 +843,116 @@ def loglog_slope(T, values, n_boot: int = 2000, level: float = 0.95, seed: int =
         boot = fit(np.log(means))
     lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
     return float(slope), float(lo), float(hi)
+
+
+# -- Tyurin & Richtárik 2023: optimal time under the fixed computation model --------------------
+#: Relative tolerance under which two values of t(m) count as a tie (resolved to the smaller m):
+#: the running sum Σ 1/τ_i is rounded, so exact ties (equal τ_i with σ² = 0) differ in the last bits.
+_TIE_RTOL = 1e-9
+
+
+@dataclass(frozen=True, eq=False)
+class OptimalTime:
+    """Result of :func:`optimal_time`.
+
+    Attributes:
+        time: T*(ε) = min_m t(m), in the unit of the worker times τ_i (seconds).
+        m: the minimising m (number of fastest workers used), the smallest one in ties.
+        times: the curve t(m) for m = 1..n (read-only array, shape (n,)); ``times[m - 1] == time``.
+    """
+
+    time: float
+    m: int
+    times: np.ndarray
+
+
+def _worker_times(times) -> np.ndarray:
+    """``times`` as a sorted float array if it is a non-empty 1-D sequence of finite numbers > 0."""
+    allowed = "a non-empty 1-D sequence of finite numbers > 0 (seconds per stochastic gradient)"
+    if isinstance(times, (str, bytes)):
+        raise TypeError(f"times must be {allowed}, got {times!r}")
+    arr = np.asarray(times)
+    if arr.ndim == 0 or arr.dtype.kind not in "iuf":
+        shown = repr(times) if arr.ndim == 0 else f"an array of dtype {arr.dtype}"
+        raise TypeError(f"times must be {allowed}, got {shown}")
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"times must be {allowed}, got shape {arr.shape}")
+    arr = arr.astype(float)
+    bad = np.flatnonzero(~(np.isfinite(arr) & (arr > 0)))
+    if bad.size:
+        raise ValueError(f"times must be {allowed}, got {float(arr[bad[0]])!r} at index {int(bad[0])}")
+    return np.sort(arr)
+
+
+def optimal_time(times, L, delta, sigma2, eps) -> OptimalTime:
+    """Optimal time T*(ε) to reach E‖∇f(x)‖² ≤ ε with n workers of fixed speeds (Rennala SGD's time).
+
+    Tyurin & Richtárik, "Optimal time complexities of parallel stochastic optimization methods under
+    a fixed computation model" (NeurIPS 2023): worker i needs τ_i seconds per stochastic gradient;
+    with τ sorted ascending (τ_1 ≤ … ≤ τ_n), their lower bound for L-smooth f with Δ = f(x0) − f*
+    and gradient variance σ², attained by Rennala SGD, is
+
+        T*(ε) = min_{m = 1..n} t(m),
+        t(m) = ((1/m) Σ_{i≤m} 1/τ_i)^(−1) · (L·Δ/ε + σ²·L·Δ/(m·ε²))
+
+    (computed as (m·LΔ/ε + σ²LΔ/ε²) / Σ_{i≤m} 1/τ_i). The theorem holds *up to a universal
+    constant*; stalenb uses the constant 1, so ratios to T* are comparable across policies and n,
+    not absolute. With σ² = 0 the fastest worker alone is optimal (m = 1, T* = τ_1·LΔ/ε); with
+    equal τ_i and σ² > 0, t(m) decreases and m = n.
+
+    Args:
+        times: τ_1..τ_n, seconds per stochastic gradient of each worker (any order; sorted here).
+        L: smoothness constant (> 0). delta: Δ = f(x0) − f* (> 0).
+        sigma2: σ², variance of one stochastic gradient (>= 0). eps: the target ε for E‖∇f‖² (> 0).
+
+    Returns:
+        :class:`OptimalTime` ``(time, m, times)``: T*, the minimising m (the smallest within a relative
+        1e-9 of the minimum, i.e. in ties) and the curve t(m), m = 1..n.
+
+    Example (τ = (4, 1, 1), L = Δ = σ² = 1, ε = 0.5: LΔ/ε = 2, σ²LΔ/ε² = 4; sorted τ = (1, 1, 4);
+    t(1) = 1·(2 + 4) = 6, t(2) = 1·(2 + 2) = 4, t(3) = (3/2.25)·(2 + 4/3) = 40/9 ≈ 4.444, so m = 2):
+        >>> r = optimal_time([4.0, 1.0, 1.0], L=1.0, delta=1.0, sigma2=1.0, eps=0.5)
+        >>> r.time, r.m
+        (4.0, 2)
+        >>> [round(float(t), 4) for t in r.times]
+        [6.0, 4.0, 4.4444]
+    """
+    tau = _worker_times(times)
+    L = float(checks.real("L", L, gt=0))
+    delta = float(checks.real("delta", delta, gt=0))
+    sigma2 = float(checks.real("sigma2", sigma2, ge=0))
+    eps = float(checks.real("eps", eps, gt=0))
+    m = np.arange(1, tau.size + 1, dtype=float)
+    curve = (m * (L * delta / eps) + sigma2 * L * delta / eps**2) / np.cumsum(1.0 / tau)
+    best = int(np.flatnonzero(curve <= curve.min() * (1 + _TIE_RTOL))[0])
+    curve.setflags(write=False)
+    return OptimalTime(time=float(curve[best]), m=best + 1, times=curve)
+
+
+def time_ratio(time_to_eps, times, L, delta, sigma2, eps) -> float:
+    """A run's time to reach E‖∇f‖² ≤ ε as a multiple of the optimal time T*(ε): time_to_eps / T*(ε).
+
+    For any run on a problem with known L, Δ = f(x0) − f* and σ² (variance of one stochastic
+    gradient), with worker i taking τ_i seconds per stochastic gradient: T*(ε) is
+    :func:`optimal_time` (Tyurin & Richtárik, NeurIPS 2023; min_m ((1/m) Σ_{i≤m} 1/τ_i)^(−1) ·
+    (LΔ/ε + σ²LΔ/(mε²)), up to a universal constant taken as 1 — so ratios compare runs, policies and
+    n with each other, they are not absolute). A run that never reached ε (``time_to_eps`` ``None``
+    or ``inf``) has ratio ``inf``.
+
+    Args:
+        time_to_eps: the run's time (same unit as ``times``) to reach E‖∇f‖² ≤ ε, >= 0; ``None`` or
+            ``inf`` if never reached.
+        times, L, delta, sigma2, eps: as in :func:`optimal_time`.
+
+    Example (τ = (1, 1, 4), L = Δ = σ² = 1, ε = 0.5: T* = t(2) = 4, see :func:`optimal_time`;
+    a run that took 10 s is 10/4 = 2.5 times the optimum):
+        >>> time_ratio(10.0, [1.0, 1.0, 4.0], L=1.0, delta=1.0, sigma2=1.0, eps=0.5)
+        2.5
+        >>> time_ratio(None, [1.0, 1.0, 4.0], L=1.0, delta=1.0, sigma2=1.0, eps=0.5)
+        inf
+    """
+    if time_to_eps is not None:
+        time_to_eps = float(checks.real("time_to_eps", time_to_eps, ge=0, finite=False,
+                                        note="inf or None: never reached"))
+    best = optimal_time(times, L, delta, sigma2, eps).time
+    return math.inf if time_to_eps is None or math.isinf(time_to_eps) else time_to_eps / best

@@ -59,10 +59,19 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+#: The protocols the real parameter server runs; the others (Rennala, Ringmaster, the gradient
+#: table, a user's) run in the simulator only. Every server rule runs in both.
+REAL_PROTOCOLS = ("sync", "async", "k-of-n")
+
+
 def check(config: Config) -> None:
     """Reject configurations a real run cannot honour (``ValueError`` naming the field)."""
     if not isinstance(config, Config):
         raise TypeError(f"config must be a stalenb.Config, got {type(config).__name__}")
+    if config.protocol not in REAL_PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(map(repr, REAL_PROTOCOLS))} for real runs, got "
+                         f"{config.protocol!r}: it runs in the simulator only (the real server's messages have "
+                         "no job cancellation and no per-worker gradient table yet)")
     if config.staleness is not None:
         raise ValueError("staleness must be None for real runs: staleness is measured, not drawn "
                          f"(got staleness={config.staleness!r})")

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from ..sim import history
 from ..sim.compress import Compressor
 from ..sim.data import BatchStream
+from ..sim.rules import RULES
 from ..sim.schedule import DROPPED, LATE, Push, Round, Update
 from ..sim.server import Server, diverging
 from . import wire
@@ -86,7 +87,7 @@ class ParameterServer:
     def __init__(self, cfg, problem, timeout: float, progress=None):
         self.cfg, self.problem, self.timeout = cfg, problem, timeout
         self.ranks = list(range(1, cfg.workers + 1))
-        self.server = Server(problem.x0, cfg.rule, cfg.lr, cfg.momentum, cfg.dc_lambda)
+        self.server = Server(problem.x0, cfg.rule, cfg.lr, cfg.momentum, cfg)
         push_bytes = Compressor(cfg.compressor, cfg.density, problem.dim, workers=1, error_feedback=False,
                                 layer_sizes=problem.layer_sizes if cfg.granularity == "layer" else None).push_bytes
         self.stream = BatchStream(problem.n_train, cfg.seed)
@@ -97,8 +98,8 @@ class ParameterServer:
         self.inbox = wire.Inbox(self.ranks, last=wire.BYE)
         self.jobs: dict[int, tuple] = {}  # job id -> (rank, version, sent)
         self.next_job = 0
-        self.dc = cfg.rule == "dc-asgd"
-        self.snapshots: dict[int, torch.Tensor] = {}  # dc-asgd: version -> x read by a job out
+        self.dc = not RULES[cfg.rule].linear  # the rule reads x_read (DC-ASGD, a user's rule)
+        self.snapshots: dict[int, torch.Tensor] = {}  # a non-linear rule: version -> x read by a job out
         self.round = None if cfg.protocol == "async" else Round.of(cfg)
         self.dropped: list[_Item] = []  # cancelled or discarded since the last update
         self.bar = tqdm(total=cfg.steps, desc=f"distributed {cfg.protocol}", leave=False) if progress else None

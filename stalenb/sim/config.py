@@ -22,13 +22,14 @@ from . import timing as _timing
 from .compress import KINDS as COMPRESSORS
 from .models import MODELS
 from .rules import RULES
+from .schedule import PROTOCOLS
 
-PROTOCOLS = ("sync", "async", "k-of-n")
 LATE = ("drop", "reuse")
 GRANULARITIES = ("model", "layer")
 DEVICES = ("cpu", "cuda")
 # The allowed values of each string field, declared once: validation and the command line
-# (``python -m stalenb.distributed``) both read them.
+# (``python -m stalenb.distributed``) both read them. ``protocol`` and ``rule`` are live registries
+# (:mod:`stalenb.sim.registry`): a user's registered entry is allowed as soon as it is registered.
 CHOICES = {"protocol": PROTOCOLS, "late": LATE, "compressor": COMPRESSORS, "granularity": GRANULARITIES,
            "rule": RULES, "model": MODELS, "device": DEVICES}
 
@@ -39,9 +40,17 @@ class Config:
 
     Attributes:
         protocol: ``"sync"`` (wait for all n), ``"async"`` (apply each gradient on arrival, paper 1),
-            ``"k-of-n"`` (wait for the first k gradients of the current model, the poster).
+            ``"k-of-n"`` (wait for the first k gradients of the current model, the poster);
+            the late-gradient policies of the time-optimal literature ``"rennala"`` (k = B fresh
+            gradients per update), ``"ringmaster"`` (asynchronous, delays >= ``max_delay``
+            discarded) and ``"gradient-table"`` (IA²SGD); or a user's (:mod:`stalenb.sim.schedule`).
         workers: number of workers n (>= 1).
-        k: gradients waited for per round with ``"k-of-n"``, 1 <= k <= workers (default: workers).
+        k: gradients waited for per round with ``"k-of-n"``, 1 <= k <= workers (default: workers);
+            with ``"rennala"`` the batch B of fresh gradients per update (may exceed workers).
+        max_delay: ``"ringmaster"``'s R >= 1: a gradient of delay >= R is discarded (default ``None``:
+            R = workers).
+        cancel_stale: ``"ringmaster"``: cancel a job as soon as its delay reaches R; ``"rennala"``:
+            restart every worker at each update. ``False``: stale jobs finish and are discarded.
         late: what ``"k-of-n"`` does with late gradients: ``"drop"`` (backup workers, Chen et al.
             2016) or ``"reuse"`` (cache them and apply them at the next update, the poster).
         lag_weights: relative weight of a re-used gradient of lag j = 1, 2, … (entry j−1; the last
@@ -59,13 +68,16 @@ class Config:
         granularity: ``"model"`` (one top-k over the flat gradient) or ``"layer"`` (per layer).
         error_feedback: per-worker memory m ← m + g; u = comp(m); m ← m − u (Stich et al. 2018).
         rule: server update: ``"sgd"`` (optional momentum), ``"staleness-aware"`` (lr / max(1, τ),
-            Zhang et al. 2016), ``"dc-asgd"`` (delay compensation, Zheng et al. 2017).
+            Zhang et al. 2016), ``"dc-asgd"`` (delay compensation, Zheng et al. 2017),
+            ``"delay-adaptive"`` (lr · n / max(n, τ), Mishchenko et al. 2022), ``"poly-staleness"``
+            (lr · (1 + τ)^(−poly_exponent), FLSim); or a user's (:mod:`stalenb.sim.rules`).
         lr: learning rate α > 0.
         momentum: heavy-ball momentum μ in [0, 1).
         dc_lambda: DC-ASGD's λ >= 0 (0.04 as in MXNet).
+        poly_exponent: ``"poly-staleness"``'s exponent a >= 0 (0.5, FLSim's default).
         batch_size: global batch for ``"sync"`` and ``"k-of-n"`` (each worker computes on
             batch_size / workers samples, which must divide evenly); the batch of each gradient
-            for ``"async"``.
+            for the other protocols.
         steps: server updates to run.
         eval_every: evaluate every this many updates (and at step 0 and at the end).
         eval_size: test (and train-subset) samples used per evaluation; ``None`` = the whole test set.
@@ -84,6 +96,8 @@ class Config:
     protocol: str = "async"
     workers: int = 1
     k: int | None = None
+    max_delay: int | None = field(default=None, metadata=checks.OMIT_DEFAULT)
+    cancel_stale: bool = field(default=False, metadata=checks.OMIT_DEFAULT)
     late: str = "drop"
     lag_weights: tuple = (1.0,)
     staleness: _staleness.Constant | _staleness.Uniform | _staleness.Geometric | _staleness.Trace | None = None
@@ -96,6 +110,7 @@ class Config:
     lr: float = 0.05
     momentum: float = 0.0
     dc_lambda: float = 0.04
+    poly_exponent: float = field(default=0.5, metadata=checks.OMIT_DEFAULT)
     batch_size: int = 32
     steps: int = 100
     eval_every: int = 10
@@ -114,10 +129,19 @@ class Config:
         # stored back so that equal configurations compare, hash and serialise the same.
         checks.assign(self, protocol=checks.choice("protocol", self.protocol, CHOICES["protocol"]),
                       workers=checks.integer("workers", self.workers, minimum=1))
+        spec = PROTOCOLS[self.protocol]
         if self.k is not None:
             checks.assign(self, k=checks.integer("k", self.k, minimum=1))
-            if self.k > self.workers:
+            if self.k > self.workers and not spec.k_above_workers:
                 raise ValueError(f"k must satisfy 1 <= k <= workers ({self.workers}), got k={self.k}")
+        if self.max_delay is not None:
+            checks.assign(self, max_delay=checks.integer("max_delay", self.max_delay, minimum=1))
+        checks.assign(self, cancel_stale=checks.boolean("cancel_stale", self.cancel_stale))
+        for name, unset in (("max_delay", None), ("cancel_stale", False)):
+            if getattr(self, name) != unset and name not in spec.uses:
+                users = [p for p in PROTOCOLS if name in PROTOCOLS[p].uses]
+                raise ValueError(f"{name} applies only to protocol {' or '.join(map(repr, users))}, "
+                                 f"got protocol={self.protocol!r}")
         checks.assign(self, late=checks.choice("late", self.late, CHOICES["late"]))
         if not isinstance(self.lag_weights, tuple) or not self.lag_weights:
             raise TypeError(f"lag_weights must be a non-empty tuple of numbers >= 0, got {self.lag_weights!r}")
@@ -150,9 +174,10 @@ class Config:
             lr=checks.real("lr", self.lr, gt=0),
             momentum=checks.real("momentum", self.momentum, ge=0, lt=1),
             dc_lambda=checks.real("dc_lambda", self.dc_lambda, ge=0),
+            poly_exponent=checks.real("poly_exponent", self.poly_exponent, ge=0),
             batch_size=checks.integer("batch_size", self.batch_size, minimum=1),
         )
-        if self.protocol != "async" and self.batch_size % self.workers:
+        if spec.split_batch and self.batch_size % self.workers:
             raise ValueError(
                 f"batch_size must be divisible by workers for protocol={self.protocol!r} "
                 f"(each worker computes on batch_size / workers samples); got "
@@ -185,17 +210,14 @@ class Config:
     # -- derived quantities -------------------------------------------------------------------
     @property
     def k_eff(self) -> int:
-        """Gradients per update that the update is averaged over: n (sync), k (k-of-n), 1 (async)."""
-        if self.protocol == "sync":
-            return self.workers
-        if self.protocol == "k-of-n":
-            return self.k if self.k is not None else self.workers
-        return 1
+        """What an update's summed directions are divided by: n (sync, gradient-table), k (k-of-n,
+        rennala), 1 (async, ringmaster)."""
+        return PROTOCOLS[self.protocol].averaged_over(self)
 
     @property
     def push_batch(self) -> int:
         """Samples behind one worker's gradient."""
-        return self.batch_size if self.protocol == "async" else self.batch_size // self.workers
+        return self.batch_size // self.workers if PROTOCOLS[self.protocol].split_batch else self.batch_size
 
     def lag_weight(self, lag: int) -> float:
         """Relative weight of a gradient of ``lag`` in a k-of-n reuse update (1 for lag 0)."""

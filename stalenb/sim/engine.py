@@ -21,6 +21,7 @@ Results are cached on disk (:mod:`stalenb.cache`) unless a custom ``problem`` is
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from itertools import groupby, takewhile
 
@@ -34,7 +35,7 @@ from . import gradients, history, rules
 from .compress import Compressor
 from .config import Config
 from .data import BatchStream
-from .schedule import Schedule
+from .schedule import PROTOCOLS, Schedule
 from .server import Server, diverging
 
 
@@ -102,8 +103,14 @@ def run(config: Config, problem=None, *, cache: bool = True, progress: bool | No
     if path not in PATHS:
         raise ValueError(f"path must be one of {PATHS}, got {path!r}")
     use_cache = cache and problem is None and callback is None
+    plugins = _plugin_sources(config) if use_cache else {}
+    if use_cache and None in plugins.values():
+        unread = [name for name, source in plugins.items() if source is None]
+        warnings.warn(f"not cached: the source of {', '.join(unread)} cannot be read (define it in a file to "
+                      "cache its runs)", stacklevel=2)
+        use_cache = False
     if use_cache:
-        key = _cache.key(config)
+        key = _cache.key(config, extra={"plugins": plugins} if plugins else None)
         hit = _cache.load(key)
         if hit is not None:
             frames, _ = hit
@@ -116,6 +123,15 @@ def run(config: Config, problem=None, *, cache: bool = True, progress: bool | No
     return result
 
 
+def _plugin_sources(config: Config) -> dict:
+    """The sources of the user's rule and protocol that ``config`` names (built-ins: none; they are
+    keyed by the simulator's hash); a value ``None`` where the source cannot be read."""
+    entries = {f"rule {config.rule!r}": (rules.RULES, config.rule),
+               f"protocol {config.protocol!r}": (PROTOCOLS, config.protocol)}
+    return {label: registry.source(name) for label, (registry, name) in entries.items()
+            if not registry.builtin(name)}
+
+
 def simulate(config: Config, problem=None, **kwargs) -> pd.DataFrame:
     """The history frame of :func:`run` (docs/design.md §S3: ``stalenb.simulate(config) -> DataFrame``)."""
     return run(config, problem, **kwargs).history
@@ -126,7 +142,7 @@ class _Loop:
 
     def __init__(self, cfg: Config, problem, progress, callback):
         self.cfg, self.problem, self.callback = cfg, problem, callback
-        self.server = Server(problem.x0, cfg.rule, cfg.lr, cfg.momentum, cfg.dc_lambda)
+        self.server = Server(problem.x0, cfg.rule, cfg.lr, cfg.momentum, cfg)
         self.comp = Compressor(cfg.compressor, cfg.density, problem.dim, workers=cfg.workers,
                                error_feedback=cfg.error_feedback,
                                layer_sizes=problem.layer_sizes if cfg.granularity == "layer" else None,
@@ -134,6 +150,7 @@ class _Loop:
         if self.comp.memory is not None:
             self.comp.memory = self.comp.memory.to(problem.x0.dtype)
         self.sched = Schedule(cfg, self.comp.push_bytes, 4 * problem.dim, np.random.default_rng(cfg.seed))
+        self.table = PROTOCOLS[cfg.protocol].table
         self.stream = BatchStream(problem.n_train, cfg.seed)
         self.rec = history.Recorder(cfg.push_batch, self.comp.push_bytes)
         self.rec.evaluate(0, 0.0, problem.evaluate(self.server.x))
@@ -166,9 +183,11 @@ class _Loop:
 
 
 def _simulate_reference(cfg: Config, problem, progress, callback) -> Run:
-    """The plain path: one ``problem.loss_grad`` per push at the version it read, ``Server.apply``."""
+    """The plain path: one ``problem.loss_grad`` per push at the version it read, ``Server.apply``
+    (a ``table`` protocol: each push's direction replaces its worker's entry, the step is their mean)."""
     loop = _Loop(cfg, problem, progress, callback)
     snapshots = {0: loop.server.x.clone()}
+    table = {}
     for upd in loop.updates():
         grads, lags, weights, reads, losses = [], [], [], [], []
         for p in upd.pushes:
@@ -179,7 +198,16 @@ def _simulate_reference(cfg: Config, problem, progress, callback) -> Run:
             lags.append(lag)
             weights.append(cfg.lag_weight(lag))
             reads.append(x_read)
-        if not loop.finish(upd, losses, lambda: loop.server.apply(grads, lags, weights, reads, cfg.k_eff)):
+        if loop.table:
+            for p, g, lag, x_read in zip(upd.pushes, grads, lags, reads):
+                table[p.worker] = loop.server.combine([g], [lag], None, [x_read])
+
+            def apply():
+                loop.server.step(torch.stack(list(table.values())).sum(0) / cfg.k_eff)
+        else:
+            def apply():
+                loop.server.apply(grads, lags, weights, reads, cfg.k_eff)
+        if not loop.finish(upd, losses, apply):
             break
         snapshots[upd.step + 1] = loop.server.x.clone()
         for v in [v for v in snapshots if v < loop.sched.oldest_needed()]:
@@ -212,6 +240,19 @@ class _Versions:
         return self.slots[version]
 
 
+class _Table:
+    """The gradient table of IA²SGD: each worker's latest direction and their running sum."""
+
+    def __init__(self, workers: int, like: torch.Tensor):
+        self.rows = torch.zeros((workers, like.numel()), dtype=like.dtype, device=like.device)
+        self.sum = torch.zeros_like(like)
+
+    def replace(self, worker: int, d: torch.Tensor) -> None:
+        """S ← S + d − G[w]; G[w] ← d (O(d) per arrival, whatever the number of workers)."""
+        self.sum.add_(d).sub_(self.rows[worker])
+        self.rows[worker].copy_(d)
+
+
 def _simulate_fast(cfg: Config, problem, progress, callback) -> Run:
     """The batched path; same iterates as :func:`_simulate_reference` up to float rounding.
 
@@ -229,11 +270,12 @@ def _simulate_fast(cfg: Config, problem, progress, callback) -> Run:
     server, comp, stream, sched = loop.server, loop.comp, loop.stream, loop.sched
     total = torch.zeros_like(server.x)
     versions = _Versions()
-    per_push = comp.active or comp.memory is not None or cfg.rule == "dc-asgd"
+    per_push = comp.active or comp.memory is not None or not rules.RULES[cfg.rule].linear or loop.table
+    table = _Table(cfg.workers, server.x) if loop.table else None
     grad = problem.loss_grad_buffer
     for upd in loop.updates():
         t, losses, x = upd.step, [], server.x
-        single = len(upd.pushes) == 1  # async: step with the one direction, no accumulation
+        single = len(upd.pushes) == 1 and table is None  # async: step with the one direction, no accumulation
         if not single:
             total.zero_()
         for version, group in groupby(upd.pushes, key=lambda p: p.version):
@@ -245,17 +287,22 @@ def _simulate_fast(cfg: Config, problem, progress, callback) -> Run:
                 for p, idx in zip(group, batches):
                     loss, g = grad(x_read, idx)
                     losses.append(loss)
-                    d = rules.direction(cfg.rule, comp(g, p.worker), lag, x, x_read, cfg.dc_lambda)
-                    if not single and scale:
+                    d = rules.direction(cfg.rule, comp(g, p.worker), lag, x, x_read, cfg)
+                    if table is not None:
+                        table.replace(p.worker, d)
+                    elif not single and scale:
                         total.add_(d, alpha=scale)
             else:
                 loss, g = grad(x_read, batches[0] if len(batches) == 1 else torch.cat(batches))
                 losses.extend([loss] * len(group))
-                d = rules.direction(cfg.rule, g, lag)
+                d = rules.direction(cfg.rule, g, lag, config=cfg)
                 scale *= len(group)
                 if not single and scale:
                     total.add_(d, alpha=scale)
-        direction = total if not single else (d if scale == 1.0 else d * scale)
+        if table is not None:
+            direction = torch.div(table.sum, cfg.k_eff, out=total)
+        else:
+            direction = total if not single else (d if scale == 1.0 else d * scale)
 
         def apply():
             if sched.oldest_needed() <= t:  # a later push reads x_t: keep it, step into a new buffer

@@ -354,15 +354,21 @@ class NeuralNet(Problem):
 
 
 class Quadratic(Problem):
-    """f(x) = ½ Σ_i a_i (x_i − x*_i)²; gradient a ⊙ (x − x*) plus optional N(0, noise²) per entry.
+    """f(x) = ½ (x − x*)ᵀ A (x − x*) with A = diag(a) (``a`` a vector) or A = a (a symmetric
+    matrix); gradient A (x − x*) plus optional N(0, noise²/b) per entry for a batch of b samples
+    (so one gradient of batch b has variance σ² = noise² · d / b).
 
     With ``a = 1`` and ``x* = 0`` the gradient *is* the model it was computed at, which makes the
-    staleness bookkeeping visible (tests check that step t used x_{t−τ_t}).
+    staleness bookkeeping visible (tests check that step t used x_{t−τ_t}). A matrix ``a`` gives the
+    tridiagonal worst-case quadratic of the time-optimal literature (:func:`worst_case_quadratic`).
     """
 
     def __init__(self, a, x_star=None, x0=None, noise=0.0, n_train=1024, seed=0):
-        self.a = torch.as_tensor(a, dtype=torch.float64).reshape(-1)
-        d = self.a.numel()
+        a = torch.as_tensor(a, dtype=torch.float64)
+        if a.dim() not in (1, 2) or (a.dim() == 2 and a.shape[0] != a.shape[1]):
+            raise ValueError(f"a must be a vector (diagonal) or a square matrix, got shape {tuple(a.shape)}")
+        self.a = a if a.dim() == 2 else a.reshape(-1)
+        d = self.a.shape[0]
         self.x_star = torch.zeros(d, dtype=torch.float64) if x_star is None else torch.as_tensor(x_star, dtype=torch.float64)
         self.x0 = torch.ones(d, dtype=torch.float64) if x0 is None else torch.as_tensor(x0, dtype=torch.float64).clone()
         self.noise = float(noise)
@@ -370,11 +376,15 @@ class Quadratic(Problem):
         self.layer_sizes = (d,)
         self._gen = torch.Generator().manual_seed(int(seed) + 1)
 
+    def _curvature(self, e):
+        return self.a @ e if self.a.dim() == 2 else self.a * e
+
     def value(self, x) -> float:
-        return float(0.5 * (self.a * (x - self.x_star) ** 2).sum())
+        e = x - self.x_star
+        return float(0.5 * (e * self._curvature(e)).sum())
 
     def loss_grad(self, x, idx):
-        g = self.a * (x - self.x_star)
+        g = self._curvature(x - self.x_star)
         if self.noise:
             g = g + self.noise * torch.randn(g.shape, generator=self._gen, dtype=g.dtype) / math.sqrt(len(idx))
         return self.value(x), g
@@ -382,6 +392,22 @@ class Quadratic(Problem):
     def evaluate(self, x) -> dict:
         f = self.value(x)
         return {"train_loss": f, "test_loss": f, "test_acc": float("nan")}
+
+
+def worst_case_quadratic(d: int, L: float = 1.0, x0=None, noise: float = 0.0, seed: int = 0) -> Quadratic:
+    """The tridiagonal quadratic f(x) = ½ xᵀA x − bᵀx, A = (L/4)·tridiag(−1, 2, −1), b = (L/4)·(−1, 0, …, 0),
+    of the lower-bound constructions and of the public reference code of Rennala and Ringmaster
+    (Tyurin & Richtárik's ``create_worst_case``; ``docs/reference_methods.md`` §6), as a
+    :class:`Quadratic` around x* = A⁻¹b (so ``train_loss`` is f(x) − f*). ``x0`` defaults to √d·e₁."""
+    main = torch.full((d,), 2.0, dtype=torch.float64)
+    side = torch.full((d - 1,), -1.0, dtype=torch.float64)
+    A = (L / 4) * (torch.diag(main) + torch.diag(side, 1) + torch.diag(side, -1))
+    b = torch.zeros(d, dtype=torch.float64)
+    b[0] = -L / 4
+    if x0 is None:
+        x0 = torch.zeros(d, dtype=torch.float64)
+        x0[0] = math.sqrt(d)
+    return Quadratic(A, torch.linalg.solve(A, b), x0, noise=noise, seed=seed)
 
 
 def from_config(config) -> Problem:

@@ -27,6 +27,25 @@ with the worker and the model version it read, plus the jobs the protocol droppe
   starts at once. :class:`Round` holds these rules; the real parameter server
   (:mod:`stalenb.distributed.ps`) runs the same class on measured arrivals.
 
+- **rennala** (Tyurin & Richtárik, NeurIPS 2023): an update averages B = ``k`` gradients computed at
+  the current x_t (a fast worker may send several; B may exceed n); a gradient of an older x
+  arriving is discarded; every worker restarts at the current x after each send. With
+  ``cancel_stale=True`` every worker restarts at x_{t+1} at each update (in-flight jobs cancelled;
+  the Ringmaster authors' ``RennalaSGD``); without, stale jobs finish and are discarded on arrival
+  (Tyurin's ``AsynchronousMiniBatchSGD``).
+- **ringmaster** (Maranjyan, Tyurin & Richtárik, ICML 2025): asynchronous steps, but a gradient
+  of delay δ ≥ R = ``max_delay`` is discarded and its worker restarts at the current x. With
+  ``cancel_stale=True`` a job is cancelled as soon as its delay reaches R (its worker restarts at
+  the new x at once: the authors' ``RingmasterASGD``), so no gradient of delay ≥ R is ever finished.
+- **gradient-table** (IA²SGD; Wang et al. 2024, "Incremental aggregated asynchronous SGD"; the
+  authors' ``IAASGD``): the server keeps every worker's latest gradient and, at each arrival, steps
+  on the mean of the table. Arrivals before every worker has reported once only fill the table; the
+  first update comes with the next arrival (so it carries one entry per worker).
+
+Protocols are entries of :data:`PROTOCOLS` (a :class:`Protocol`: the event generator and how the
+update averages); a user's own late-gradient policy registers the same way (:func:`register`) and
+writes its generator with :class:`Jobs`, as the last three built-ins do.
+
 Slowdowns use common random numbers (:class:`stalenb.sim.timing.Slowdowns`): worker w's j-th job
 has the same draw in every protocol.
 """
@@ -34,11 +53,13 @@ has the same draw in every protocol.
 from __future__ import annotations
 
 import heapq
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .registry import Registry
 from .staleness import Trace
 from .timing import Link, Slowdowns, warn_if_link_bound
 
@@ -127,20 +148,19 @@ class Schedule:
         self.timing = config.timing
         self.slow = Slowdowns(config.timing.slowdown, config.workers, rng)
         self._oldest = 0
+        self._jobs: Jobs | None = None  # set by a protocol that keeps its jobs in a Jobs
         if config.protocol == "async" and config.staleness is None:
             warn_if_link_bound(config.timing, config.workers, config.push_batch, push_bytes, pull_bytes)
 
     def oldest_needed(self) -> int:
         """No push yet to come reads a version older than this."""
-        return self._oldest
+        return self._jobs.oldest() if self._jobs is not None else self._oldest
 
     def __iter__(self):
-        cfg = self.cfg
-        if cfg.protocol == "async" and cfg.staleness is not None:
-            return self._async_synthetic()
-        if cfg.protocol == "async":
-            return self._async_timing()
-        return self._rounds()
+        return iter(PROTOCOLS[self.cfg.protocol].events(self))
+
+    def _async(self):
+        return self._async_synthetic() if self.cfg.staleness is not None else self._async_timing()
 
     # -- async ---------------------------------------------------------------------------------
     def _async_synthetic(self):
@@ -219,3 +239,199 @@ class Schedule:
                 start(v, down.send(arrive, self.pull_bytes), t + 1)
             self._oldest = min(read) if heap else t + 1
             yield Update(t, arrive, pushes, dropped)
+
+
+# -- the protocol registry and the toolkit of event-driven protocols ----------------------------
+class Jobs:
+    """The n workers' jobs on the simulated clock: the toolkit of an event-driven protocol.
+
+    A worker runs one job at a time: it pulls the model version it reads through the shared
+    downlink, computes (its fixed factor × its slowdown draw: common random numbers, so worker w's
+    j-th job has the same draw in every protocol) and pushes through the shared uplink. Ties in
+    finish time go to the lower worker index, as in the public reference code.
+
+    - :meth:`start` (w idle) and :meth:`cancel` (w busy: its job is abandoned) start a job;
+    - :meth:`next` returns the next finished job as a :class:`Push` and its arrival time at the
+      server; the worker is then idle until the protocol starts it again;
+    - :meth:`reading` lists the busy workers that read a version; the schedule's
+      ``oldest_needed()`` is the oldest version a busy worker read (so the engine keeps exactly the
+      model versions that jobs in flight will need).
+    """
+
+    def __init__(self, schedule: Schedule):
+        self.cfg, self.timing, self.slow = schedule.cfg, schedule.timing, schedule.slow
+        self.push_bytes, self.pull_bytes = schedule.push_bytes, schedule.pull_bytes
+        n = schedule.cfg.workers
+        self.up, self.down = Link(self.timing), Link(self.timing)
+        self.jobs, self.read, self.ready, self.ticket = [0] * n, [0] * n, [0.0] * n, [0] * n
+        self.busy = [False] * n
+        self.heap: list = []
+        self.by_version: dict[int, set] = defaultdict(set)
+        self._oldest = self._newest = 0
+        schedule._jobs = self
+
+    def start(self, w: int, at: float, version: int) -> None:
+        """Idle worker ``w`` pulls ``version`` at time ``at`` and computes on it."""
+        if self.busy[w]:
+            raise RuntimeError(f"worker {w} is busy; cancel its job first")
+        begin = self.down.send(at, self.pull_bytes)
+        self.ready[w] = begin + self.timing.compute_time(self.cfg.push_batch, self.slow(w, self.jobs[w]), w)
+        self.jobs[w] += 1
+        self.ticket[w] += 1
+        self.read[w], self.busy[w] = version, True
+        self.by_version[version].add(w)
+        self._newest = max(self._newest, version)
+        heapq.heappush(self.heap, (self.ready[w], w, self.ticket[w]))
+
+    def _idle(self, w: int) -> Push:
+        version = self.read[w]
+        self.by_version[version].discard(w)
+        if not self.by_version[version]:
+            del self.by_version[version]
+        self.busy[w] = False
+        return Push(w, version, self.ready[w])
+
+    def next(self) -> tuple[Push, float]:
+        """The next finished job and its arrival time at the server (after the uplink)."""
+        while True:
+            ready, w, ticket = heapq.heappop(self.heap)
+            if ticket == self.ticket[w] and self.busy[w]:  # else: a cancelled job's stale entry
+                break
+        return self._idle(w), self.up.send(ready, self.push_bytes)
+
+    def cancel(self, w: int, at: float, version: int) -> Push:
+        """Abandon busy worker ``w``'s job (returned, for the record) and restart it on ``version``."""
+        abandoned = self._idle(w)
+        self.start(w, at, version)
+        return abandoned
+
+    def reading(self, version: int) -> list[int]:
+        """The busy workers whose job read ``version``, in increasing order."""
+        return sorted(self.by_version.get(version, ()))
+
+    def oldest(self) -> int:
+        """The oldest version a busy worker read (the newest one started when all are idle)."""
+        while self._oldest < self._newest and self._oldest not in self.by_version:
+            self._oldest += 1  # amortised O(1): versions only grow
+        return self._oldest
+
+
+def _one(config) -> int:
+    return 1
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A late-gradient policy: the event generator and how an update averages its gradients.
+
+    Attributes:
+        events: ``events(schedule) -> iterator of Update``; reads ``schedule.cfg`` (the
+            :class:`stalenb.Config`) and, for event-driven protocols, makes a :class:`Jobs`.
+        averaged_over: ``K(config)``, the number the sum of an update's directions is divided by.
+        split_batch: ``batch_size`` is the global batch, split over the workers (sync, k-of-n);
+            otherwise it is the batch of each gradient.
+        table: the server keeps each worker's latest direction and steps on their mean (IA²SGD).
+        k_above_workers: ``k`` may exceed ``workers`` (Rennala's B).
+        uses: which of the optional Config fields ``max_delay`` and ``cancel_stale`` the protocol
+            reads; setting one for a protocol that ignores it is an error.
+    """
+
+    events: Callable
+    averaged_over: Callable = _one
+    split_batch: bool = False
+    table: bool = False
+    k_above_workers: bool = False
+    uses: tuple = ()
+
+
+#: Every protocol by name: the built-ins, then the user's (:func:`register`).
+PROTOCOLS = Registry("protocol")
+
+
+def register(name: str, protocol: Protocol, *, replace: bool = False) -> Protocol:
+    """Make ``protocol`` available as ``Config(protocol=name)`` (see :class:`Protocol`, :class:`Jobs`)."""
+    if not isinstance(protocol, Protocol):
+        raise TypeError(f"protocol must be a stalenb.schedule.Protocol, got {protocol!r}")
+    return PROTOCOLS.register(name, protocol, replace=replace)
+
+
+def _rennala(s: Schedule):
+    cfg, n = s.cfg, s.cfg.workers
+    jobs, fresh, dropped, t = Jobs(s), [], [], 0
+    for w in range(n):
+        jobs.start(w, 0.0, 0)
+    while t < cfg.steps:
+        push, arrive = jobs.next()
+        if push.version != t:  # computed at an older point: discarded (only without cancel_stale)
+            dropped.append(push)
+            jobs.start(push.worker, arrive, t)
+            continue
+        fresh.append(push)
+        if len(fresh) < cfg.k_eff:
+            jobs.start(push.worker, arrive, t)
+            continue
+        jobs.start(push.worker, arrive, t + 1)
+        if cfg.cancel_stale:  # every worker restarts at x_{t+1} now
+            dropped += [jobs.cancel(w, arrive, t + 1) for w in range(n) if w != push.worker]
+        yield Update(t, arrive, fresh, dropped)
+        fresh, dropped, t = [], [], t + 1
+
+
+def _ringmaster(s: Schedule):
+    cfg, n = s.cfg, s.cfg.workers
+    limit = cfg.max_delay if cfg.max_delay is not None else n
+    jobs, dropped, t = Jobs(s), [], 0
+    for w in range(n):
+        jobs.start(w, 0.0, 0)
+    while t < cfg.steps:
+        push, arrive = jobs.next()
+        if t - push.version >= limit:  # too stale: discarded, restart at the current point
+            dropped.append(push)
+            jobs.start(push.worker, arrive, t)
+            continue
+        jobs.start(push.worker, arrive, t + 1)
+        if cfg.cancel_stale:  # after this update the jobs that read x_{t+1−R} have delay R: cancel them
+            dropped += [jobs.cancel(w, arrive, t + 1) for w in jobs.reading(t + 1 - limit)]
+        yield Update(t, arrive, [push], dropped)
+        dropped, t = [], t + 1
+
+
+def _gradient_table(s: Schedule):
+    cfg, n = s.cfg, s.cfg.workers
+    jobs, latest, dropped = Jobs(s), {}, []
+    for w in range(n):
+        jobs.start(w, 0.0, 0)
+    while len(latest) < n:  # warm-up: fill the table, no update
+        push, arrive = jobs.next()
+        if push.worker in latest:
+            dropped.append(latest[push.worker])
+        latest[push.worker] = push
+        jobs.start(push.worker, arrive, 0)
+    for t in range(cfg.steps):
+        push, arrive = jobs.next()
+        jobs.start(push.worker, arrive, t + 1)
+        pushes = [push]
+        if t == 0:  # the first update brings the whole table, this arrival replacing its worker's entry
+            dropped.append(latest.pop(push.worker))
+            pushes = [latest[w] for w in sorted(latest)] + [push]
+        yield Update(t, arrive, pushes, dropped)
+        dropped = []
+
+
+def _workers(config) -> int:
+    return config.workers
+
+
+def _k(config) -> int:
+    return config.k if config.k is not None else config.workers
+
+
+for _name, _protocol in {
+    "sync": Protocol(Schedule._rounds, _workers, split_batch=True),
+    "async": Protocol(Schedule._async),
+    "k-of-n": Protocol(Schedule._rounds, _k, split_batch=True),
+    "rennala": Protocol(_rennala, _k, k_above_workers=True, uses=("cancel_stale",)),
+    "ringmaster": Protocol(_ringmaster, uses=("max_delay", "cancel_stale")),
+    "gradient-table": Protocol(_gradient_table, _workers, table=True),
+}.items():
+    PROTOCOLS.register(_name, _protocol, builtin=True)

@@ -30,13 +30,20 @@ class Server:
 
     Args:
         x0: initial flat parameter vector (copied).
-        rule: ``"sgd" | "staleness-aware" | "dc-asgd"``.
-        lr: learning rate; momentum: μ; dc_lambda: DC-ASGD's λ.
+        rule: a name in :data:`stalenb.rules.RULES`.
+        lr: learning rate; momentum: μ.
+        config: the run's :class:`stalenb.Config`, whose fields are the rule's parameters (DC-ASGD's
+            λ, the workers of ``delay-adaptive``, the exponent of ``poly-staleness``); ``None``: the
+            defaults of ``Config()``.
     """
 
-    def __init__(self, x0: torch.Tensor, rule="sgd", lr=0.05, momentum=0.0, dc_lambda=0.04):
+    def __init__(self, x0: torch.Tensor, rule="sgd", lr=0.05, momentum=0.0, config=None):
+        if config is None:
+            from .config import Config
+
+            config = Config()
         self.x = x0.detach().clone()
-        self.rule, self.lr, self.momentum, self.dc_lambda = rule, float(lr), float(momentum), float(dc_lambda)
+        self.rule, self.lr, self.momentum, self.config = rule, float(lr), float(momentum), config
         self.buf = None
         self.version = 0
 
@@ -48,7 +55,7 @@ class Server:
             if w == 0.0:
                 continue
             x_read = None if reads is None else reads[i]
-            d = rules.direction(self.rule, g, lag, self.x, x_read, self.dc_lambda)
+            d = rules.direction(self.rule, g, lag, self.x, x_read, self.config)
             total.add_(d, alpha=w)
         return total.div_(k_eff) if k_eff != 1 else total
 
