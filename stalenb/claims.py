@@ -65,18 +65,64 @@ README_START, README_END = "<!-- claims:start -->", "<!-- claims:end -->"
 
 
 def verdict(ci_low: float, ci_high: float, threshold: float, better: str = "above") -> str:
-    """``"holds"`` / ``"fails"`` / ``"inconclusive"`` for an interval against a threshold."""
+    """``"holds"`` / ``"fails"`` / ``"inconclusive"`` for an interval against a threshold.
+
+    An end that is ``None`` or infinite is unbounded on its side (a one-sided bound, e.g. from a
+    censored time, can decide); a NaN end or a non-finite threshold is inconclusive.
+
+    Example:
+        >>> verdict(3.0, float("inf"), threshold=2.0), verdict(None, None, threshold=0.0)
+        ('holds', 'inconclusive')
+    """
     if better not in DIRECTIONS:
         raise ValueError(f"better must be one of {DIRECTIONS}, got {better!r}")
-    values = [ci_low, ci_high, threshold]
-    if any(v is None or not math.isfinite(float(v)) for v in values):
+    if threshold is None or not math.isfinite(float(threshold)):
         return "inconclusive"
-    low, high, t = (float(v) for v in values)
+    low = -math.inf if ci_low is None else float(ci_low)
+    high = math.inf if ci_high is None else float(ci_high)
+    t = float(threshold)
+    if math.isnan(low) or math.isnan(high):
+        return "inconclusive"
     if low > high:
         raise ValueError(f"ci_low must be <= ci_high, got [{low}, {high}]")
     if better == "above":
         return "holds" if low > t else "fails" if high < t else "inconclusive"
     return "holds" if high < t else "fails" if low > t else "inconclusive"
+
+
+#: How an interval becomes a verdict: against one ``threshold`` (:func:`verdict`), or with a smallest
+#: effect of interest δ = ``margin`` (:mod:`stalenb.decisions`): ``"improves"`` holds when the gain's
+#: interval lies above the threshold and fails when it lies below threshold + δ; ``"equivalent"`` holds
+#: when the (90 %) interval lies inside threshold ± δ and fails when it lies wholly outside.
+RULES = ("threshold", "improves", "equivalent")
+
+
+def ruling(ci_low, ci_high, threshold, better: str = "above", rule: str = "threshold", margin=None) -> str:
+    """The verdict of an interval under ``rule`` (:data:`RULES`); ``better="below"`` mirrors a gain
+    measured as a decrease.
+
+    Example:
+        >>> ruling(0.002, 0.008, 0.0, rule="improves", margin=0.01)   # real but below δ
+        'fails'
+        >>> ruling(-0.02, 0.01, 0.0, rule="equivalent", margin=0.05)
+        'holds'
+    """
+    if rule == "threshold":
+        return verdict(ci_low, ci_high, threshold, better)
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    if better not in DIRECTIONS:
+        raise ValueError(f"better must be one of {DIRECTIONS}, got {better!r}")
+    if any(v is None or not math.isfinite(float(v)) for v in (threshold, margin)):
+        raise ValueError(f"rule {rule!r} needs a finite threshold and margin (δ), got {threshold!r}, {margin!r}")
+    from . import decisions
+
+    low = -math.inf if ci_low is None else float(ci_low) - float(threshold)
+    high = math.inf if ci_high is None else float(ci_high) - float(threshold)
+    if better == "below":
+        low, high = -high, -low
+    decide = decisions.improves if rule == "improves" else decisions.equivalent
+    return dict(zip(ANSWERS, VERDICTS))[decide(low, high, delta=float(margin))]
 
 
 def to_decide(ci_low, ci_high, threshold, seeds=None) -> str:
@@ -149,7 +195,7 @@ class Ledger:
     def record(self, id: str, *, role: str, quote: str, test: str, statistic: float, ci_low: float | None = None,
                ci_high: float | None = None, threshold: float, better: str = "above",
                margin: float | None = None, figures=(), runs: int | None = None, seeds: int | None = None,
-               source: str | None = None, decide: str | None = None, **extra) -> dict:
+               source: str | None = None, decide: str | None = None, rule: str = "threshold", **extra) -> dict:
         """Record one claim or check and return the record (with its :func:`verdict` and answer).
 
         Args:
@@ -166,6 +212,8 @@ class Ledger:
             runs, seeds: how many runs and seeds the statistic rests on.
             decide: for a claim that comes out undecided, what would decide it (default:
                 :func:`to_decide` from the interval and ``seeds``); ignored otherwise.
+            rule: ``"threshold"`` (default), ``"improves"`` or ``"equivalent"`` with ``margin`` = δ
+                (:func:`ruling`); recorded in the record when not the default.
             **extra: notebook-specific numbers (e.g. ``lr_tuned``, ``lambda_min_path``).
         """
         if not isinstance(id, str) or not ID.match(id) or not id.startswith(self.notebook + "."):
@@ -178,17 +226,19 @@ class Ledger:
             raise ValueError(f"extra field(s) {clash} shadow the standard fields {FIELDS}")
         ci_low = statistic if ci_low is None else ci_low
         ci_high = statistic if ci_high is None else ci_high
-        ruling = verdict(ci_low, ci_high, threshold, better)
-        answer = ANSWER_OF[ruling] if role == "claim" else None
+        decision = ruling(ci_low, ci_high, threshold, better, rule, margin)
+        answer = ANSWER_OF[decision] if role == "claim" else None
         if answer == "undecided":
             decide = decide or to_decide(ci_low, ci_high, threshold, seeds)
         else:
             decide = None
         rec = {"id": id, "notebook": self.notebook, "role": role, "source": source or self.source, "quote": quote,
                "test": test, "statistic": statistic, "ci_low": ci_low, "ci_high": ci_high,
-               "threshold": threshold, "margin": margin, "better": better, "verdict": ruling, "answer": answer,
+               "threshold": threshold, "margin": margin, "better": better, "verdict": decision, "answer": answer,
                "decide": decide, "figures": list(figures), "runs": runs, "seeds": seeds, "profile": profile(),
                **dict(sorted(extra.items()))}
+        if rule != "threshold":
+            rec["rule"] = rule
         if rec["source"] is None:
             raise ValueError("source is required (per record or as the Ledger's default)")
         self.records[id] = _clean(rec)
@@ -237,11 +287,12 @@ def validate(records) -> list[dict]:
         if role not in ROLES:
             problems.append(f"{rid}: role must be one of {ROLES}, got {role!r}")
             continue
-        ruling = verdict(r["ci_low"], r["ci_high"], r["threshold"], r["better"])
-        if r.get("verdict") != ruling:
-            problems.append(f"{rid}: verdict {r.get('verdict')!r} but its interval gives {ruling!r}")
-        if role == "claim" and r.get("answer") != ANSWER_OF[ruling]:
-            problems.append(f"{rid}: a claim whose verdict is {ruling!r} must answer {ANSWER_OF[ruling]!r}, "
+        decision = ruling(r["ci_low"], r["ci_high"], r["threshold"], r["better"], r.get("rule", "threshold"),
+                          r.get("margin"))
+        if r.get("verdict") != decision:
+            problems.append(f"{rid}: verdict {r.get('verdict')!r} but its interval gives {decision!r}")
+        if role == "claim" and r.get("answer") != ANSWER_OF[decision]:
+            problems.append(f"{rid}: a claim whose verdict is {decision!r} must answer {ANSWER_OF[decision]!r}, "
                             f"got {r.get('answer')!r}")
         if role == "claim" and r.get("answer") == "undecided" and not r.get("decide"):
             problems.append(f"{rid}: an undecided claim must say what would decide it (decide)")

@@ -221,3 +221,39 @@ def test_censored_median_counts_unreached_runs_as_late():
     assert stats.censored_median([100, 200, 300, math.nan], 660) == 250.0
     assert stats.censored_median([100, 900, 50], 660) == 100.0  # beyond the limit = censored
     assert math.isnan(stats.censored_median([], 660))
+
+
+def test_a_one_sided_bound_decides_and_nan_does_not():
+    # a censored time gives an interval open on one side: its finite end still decides
+    assert claims.verdict(3.0, math.inf, 2.0, "below") == "fails"
+    assert claims.verdict(None, 1.5, 2.0, "below") == "holds"
+    assert claims.verdict(0.0, math.inf, 2.0, "below") == "inconclusive"
+    assert claims.verdict(math.nan, 1.0, 2.0) == "inconclusive"
+
+
+@pytest.mark.parametrize("low,high,rule,expected", [
+    (0.02, 0.05, "improves", "holds"),        # the gain clears 0
+    (0.001, 0.008, "improves", "fails"),      # real but below δ = 0.01: negligible
+    (-0.02, 0.03, "improves", "inconclusive"),
+    (-0.005, 0.007, "equivalent", "holds"),   # inside ±δ
+    (0.012, 0.03, "equivalent", "fails"),     # wholly outside
+    (-0.005, 0.02, "equivalent", "inconclusive"),
+])
+def test_rules_with_a_smallest_effect_of_interest(low, high, rule, expected, tmp_path, monkeypatch):
+    assert claims.ruling(low, high, 0.0, rule=rule, margin=0.01) == expected
+    # a decrease read as a gain (better="below") mirrors the interval
+    assert claims.ruling(-high, -low, 0.0, "below", rule=rule, margin=0.01) == expected
+    monkeypatch.setattr(claims, "ledger_dir", lambda profile_name=None: tmp_path)
+    rec = claims.Ledger("98", source="s").record("98.x", role="claim", quote="q", test="t", statistic=(low + high) / 2,
+                                                 ci_low=low, ci_high=high, threshold=0.0, rule=rule, margin=0.01)
+    assert rec["verdict"] == expected and rec["rule"] == rule
+    assert claims.validate([rec]) == [rec]
+    with pytest.raises(ValueError, match="verdict"):
+        claims.validate([{**rec, "verdict": "holds" if expected != "holds" else "fails"}])
+
+
+def test_a_rule_with_a_margin_needs_one():
+    with pytest.raises(ValueError, match="margin"):
+        claims.ruling(0.1, 0.2, 0.0, rule="improves")
+    with pytest.raises(ValueError, match="rule must be one of"):
+        claims.ruling(0.1, 0.2, 0.0, rule="bigger")

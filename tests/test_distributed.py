@@ -20,7 +20,8 @@ import stalenb.distributed as sd
 from stalenb.sim.compress import Compressor, kept
 from stalenb.distributed import worker
 from stalenb import paths
-from stalenb.distributed.cli import config_from, parser, to_argv
+from stalenb.distributed.cli import SIMULATOR_ONLY, config_from, parser, to_argv
+from stalenb.distributed.launcher import REAL_PROTOCOLS
 
 BASE = dict(workers=3, steps=30, batch_size=24, train_size=512, eval_size=64, eval_every=10, lr=0.05,
             timing=sn.Timing(slowdown=sn.timing.Straggler(0.3, 3.0)))
@@ -210,13 +211,13 @@ EVERY_FIELD = dict(protocol="k-of-n", workers=4, k=3, late="reuse", lag_weights=
                    compressor="randomk", density=0.05, granularity="layer", error_feedback=True, rule="dc-asgd",
                    lr=0.125, momentum=0.9, dc_lambda=0.5, batch_size=48, steps=7, eval_every=3, eval_size=None,
                    train_size=600, validation=100, model="mlp", seed=11, data_root="/tmp/mnist", download=False,
-                   device="cuda", diverge_loss=50.0)
+                   device="cuda", diverge_loss=50.0, poly_exponent=1.5)
 
 
 def test_every_config_field_is_reachable_from_the_command_line():
     defaults = sn.Config()
     fields = {f.name for f in dataclasses.fields(sn.Config)}
-    assert fields - {"staleness"} == set(EVERY_FIELD)
+    assert fields - {"staleness", *SIMULATOR_ONLY} == set(EVERY_FIELD)
     cfg = sn.Config(**EVERY_FIELD)
     assert all(getattr(cfg, name) != getattr(defaults, name) for name in EVERY_FIELD)
     assert config_from(parser().parse_args(to_argv(cfg)), 4) == cfg
@@ -224,13 +225,15 @@ def test_every_config_field_is_reachable_from_the_command_line():
         cfg = sn.Config(protocol="async", workers=2, staleness=model)
         assert config_from(parser().parse_args(to_argv(cfg)), 2) == cfg
     options = {a.dest for a in parser()._actions}
-    assert fields - {"timing"} <= options
+    assert fields - {"timing", *SIMULATOR_ONLY} <= options and not set(SIMULATOR_ONLY) & options
     assert {f.name for f in dataclasses.fields(sn.Timing)} <= options
 
 
 def test_command_line_choices_are_the_configs():
     choices = {a.dest: tuple(a.choices) for a in parser()._actions if a.choices}
-    assert choices == sn.config.CHOICES
+    # the real driver offers the protocols its server runs; every other choice is the Config's, live
+    assert choices == {name: tuple(REAL_PROTOCOLS if name == "protocol" else allowed)
+                       for name, allowed in sn.config.CHOICES.items()}
     assert sn.config.CHOICES["rule"] is sn.rules.RULES and sn.config.CHOICES["compressor"] is sn.compress.KINDS
     with pytest.raises(SystemExit):
         parser().parse_args(["--rule", "adam"])

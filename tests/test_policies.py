@@ -158,10 +158,24 @@ def test_rennala_batch_may_exceed_the_workers():
     assert sn.Config(protocol="rennala", workers=2, k=5).k_eff == 5
 
 
+def test_runs_stop_at_a_target_loss_or_a_time_limit():
+    # gradient = x, lr ½, one worker of time 1: x_t = 2^−t, f = x²/2 = 2^−(2t+1), update t at time t + 1
+    base = dict(protocol="async", workers=1, batch_size=1, lr=0.5, steps=50, eval_every=2,
+                timing=Timing(factors=(1.0,), **FREE))
+    prob = Quadratic(a=[1.0], x0=[1.0])
+    by_loss = sn.run(sn.Config(**base, stop_loss=2.0 ** -9), prob, cache=False, progress=False).history
+    assert by_loss["step"].tolist() == [0, 2, 4] and by_loss["train_loss"].iloc[-1] == 2.0 ** -9
+    by_time = sn.run(sn.Config(**base, time_limit=6.5), prob, cache=False, progress=False).history
+    assert by_time["step"].tolist() == [0, 2, 4, 6, 7] and by_time["sim_time"].iloc[-1] == 7.0
+    assert not by_time["diverged"].any()
+
+
 def test_the_real_driver_refuses_simulator_only_protocols():
     for protocol in ("rennala", "ringmaster", "gradient-table"):
         with pytest.raises(ValueError, match="protocol must be one of 'sync', 'async', 'k-of-n' for real runs"):
             launcher.check(sn.Config(protocol=protocol, workers=2, timing=Timing()))
+    with pytest.raises(ValueError, match="time_limit must be None for real runs"):
+        launcher.check(sn.Config(time_limit=5.0))
 
 
 # -- the extension point -----------------------------------------------------------------------

@@ -38,6 +38,7 @@ import typing
 from ..sim import staleness as _staleness
 from ..sim import timing as _timing
 from ..sim.config import CHOICES, Config
+from .launcher import REAL_PROTOCOLS
 
 MODEL_KINDS = {"staleness": _staleness.MODELS, "slowdown": _timing.SLOWDOWNS}
 NONE = "none"  # the word for None (and for NoSlowdown)
@@ -122,12 +123,19 @@ def _option(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+#: Config fields of simulated runs only (the real driver refuses them: :func:`launcher.check`): the
+#: options of the simulator-only protocols and the early stops.
+SIMULATOR_ONLY = ("max_delay", "cancel_stale", "stop_loss", "time_limit")
+
+
 def _fields():
     """``(name, type hint, default)`` of the command line's fields: Config's, with ``timing`` expanded.
     ``timing.factors`` is not one of them: the run option ``--factors`` gives real workers their fixed
     slowdowns (they sleep), and ``launch`` keys the cached run by them."""
     defaults, hints = Config(), typing.get_type_hints(Config)
     for f in dataclasses.fields(Config):
+        if f.name in SIMULATOR_ONLY:
+            continue
         if f.name == "timing":
             t_hints = typing.get_type_hints(_timing.Timing)
             for tf in dataclasses.fields(_timing.Timing):
@@ -194,7 +202,8 @@ def parser() -> argparse.ArgumentParser:
                            help=_help(f"{text} One of {', '.join(_kinds(name))}, then its numbers.",
                                       format_model(default)))
         elif name in CHOICES:
-            p.add_argument(opt, default=default, choices=CHOICES[name], help=_help(text, default))
+            allowed = REAL_PROTOCOLS if name == "protocol" else tuple(CHOICES[name])
+            p.add_argument(opt, default=default, choices=allowed, help=_help(text, default))
         elif hint is bool:  # help set after construction: some Pythons' BooleanOptionalAction append a default
             action = p.add_argument(opt, default=default, action=argparse.BooleanOptionalAction)
             action.help = _help(text, opt if default else "--no-" + opt[2:])

@@ -72,6 +72,10 @@ def check(config: Config) -> None:
         raise ValueError(f"protocol must be one of {', '.join(map(repr, REAL_PROTOCOLS))} for real runs, got "
                          f"{config.protocol!r}: it runs in the simulator only (the real server's messages have "
                          "no job cancellation and no per-worker gradient table yet)")
+    for name in ("stop_loss", "time_limit"):
+        if getattr(config, name) is not None:
+            raise ValueError(f"{name} must be None for real runs (it stops simulated runs only), "
+                             f"got {name}={getattr(config, name)!r}")
     if config.staleness is not None:
         raise ValueError("staleness must be None for real runs: staleness is measured, not drawn "
                          f"(got staleness={config.staleness!r})")

@@ -91,6 +91,9 @@ class Config:
         download: let torchvision download MNIST when files are missing.
         device: ``"cpu"`` or ``"cuda"`` (used only when asked and available).
         diverge_loss: a mini-batch loss above this (or not finite) stops the run, flagged ``diverged``.
+        stop_loss: stop at the first evaluation whose ``train_loss`` is at most this (``None``: never).
+        time_limit: stop at the first update at or after this many simulated seconds, evaluating
+            there (``None``: never); ``steps`` still caps the run.
     """
 
     protocol: str = "async"
@@ -123,6 +126,8 @@ class Config:
     download: bool = True
     device: str = "cpu"
     diverge_loss: float = 1e4
+    stop_loss: float | None = field(default=None, metadata=checks.OMIT_DEFAULT)
+    time_limit: float | None = field(default=None, metadata=checks.OMIT_DEFAULT)
 
     def __post_init__(self):
         # Each check returns the value as a plain Python object (numpy scalars become int / float),
@@ -205,6 +210,8 @@ class Config:
             download=checks.boolean("download", self.download),
             device=checks.choice("device", self.device, CHOICES["device"]),
             diverge_loss=checks.real("diverge_loss", self.diverge_loss, gt=0),
+            stop_loss=None if self.stop_loss is None else checks.real("stop_loss", self.stop_loss),
+            time_limit=None if self.time_limit is None else checks.real("time_limit", self.time_limit, gt=0),
         )
 
     # -- derived quantities -------------------------------------------------------------------
@@ -234,8 +241,10 @@ class Config:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict; nested models carry their class name under ``"kind"``."""
-        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        """A JSON-ready dict; nested models carry their class name under ``"kind"``. Fields added
+        after runs were cached (``checks.OMIT_DEFAULT``) are left out while they hold their default."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)
+                if not (f.metadata.get("omit_default") and getattr(self, f.name) == f.default)}
 
 
 def _plain(value):

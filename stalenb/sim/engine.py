@@ -16,6 +16,9 @@ as no job can read them.
 
 A run whose mini-batch loss exceeds ``config.diverge_loss`` (or is not finite), or whose model
 stops being finite, ends at once with a last history row flagged ``diverged``; no exception.
+A run also ends early, with an ordinary last row, at the first evaluation whose ``train_loss`` is
+at most ``config.stop_loss`` or at the first update at or after ``config.time_limit`` simulated
+seconds (evaluated there): time-to-target and equal-time comparisons stop when they have their answer.
 Results are cached on disk (:mod:`stalenb.cache`) unless a custom ``problem`` is given.
 """
 
@@ -174,9 +177,13 @@ class _Loop:
         if diverged:
             self.rec.evaluate(step, upd.time, self.problem.evaluate(server.x), diverged=True)
             return False
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            self.rec.evaluate(step, upd.time, self.problem.evaluate(server.x))
-        return True
+        out_of_time = cfg.time_limit is not None and upd.time >= cfg.time_limit
+        if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
+            metrics = self.problem.evaluate(server.x)
+            self.rec.evaluate(step, upd.time, metrics)
+            if cfg.stop_loss is not None and metrics["train_loss"] <= cfg.stop_loss:
+                return False
+        return not out_of_time
 
     def result(self) -> Run:
         return Run(self.cfg, self.rec.history(), self.rec.update_frame())

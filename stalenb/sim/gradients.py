@@ -384,10 +384,12 @@ class Quadratic(Problem):
         return float(0.5 * (e * self._curvature(e)).sum())
 
     def loss_grad(self, x, idx):
-        g = self._curvature(x - self.x_star)
+        e = x - self.x_star
+        g = self._curvature(e)
+        loss = 0.5 * float(e.dot(g))  # f(x) − f*, from the same product as the gradient
         if self.noise:
             g = g + self.noise * torch.randn(g.shape, generator=self._gen, dtype=g.dtype) / math.sqrt(len(idx))
-        return self.value(x), g
+        return loss, g
 
     def evaluate(self, x) -> dict:
         f = self.value(x)

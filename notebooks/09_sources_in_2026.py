@@ -1,0 +1,315 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 09 — The sources in 2026: every late-gradient policy against the optimal time
+#
+# The poster keeps late gradients and uses them (k-of-n **reuse**); paper 1 **sparsifies** stale
+# gradients. Since then, the time-optimal literature has measured asynchronous methods against a
+# lower bound. Under the fixed computation model (worker i needs τ_i seconds per gradient,
+# communication free), no method reaches E‖∇f‖² ≤ ε faster than, up to a constant,
+#
+# T*(ε) = min over m of ((1/m) Σ_{i≤m} 1/τ_i)⁻¹ · (LΔ/ε + σ²LΔ/(mε²))  (Tyurin & Richtárik, NeurIPS 2023),
+#
+# attained by **Rennala SGD** (B fresh gradients per update, stale ones discarded) and **Ringmaster
+# ASGD** (asynchronous steps, a job cancelled when its delay reaches R; Maranjyan et al., ICML 2025);
+# **m-synchronous SGD** (stalenb's k-of-n drop) is near-optimal (Begunov & Tyurin 2026). Beside them:
+# the **gradient table** of IA²SGD, and the **delay-adaptive** step γ·n/max(n, δ) (Mishchenko et al.
+# 2022). stalenb runs every one of these as a `Config` (`stalenb.schedule.PROTOCOLS`,
+# `stalenb.rules.RULES`), checked against the authors' public code (`tests/test_policies.py`).
+#
+# **Part A** (quadratic, d = 100, Gaussian gradient noise): each policy tuned, n from 4 to 10,000,
+# τ_i = √i and a heavy-tailed law; time to ε ÷ T*(ε). **Part B** (MNIST MLP, 16 workers of speeds
+# √i): test accuracy at equal simulated time, every policy at its tuned step.
+
+# %% tags=["parameters"]
+d = 100                   # dimension of the quadratic (issue 24: d >= 100)
+sigma2 = 1.0              # variance σ² of one stochastic gradient (Gaussian, spread over the d entries)
+eps = 0.1                 # target ‖∇f‖² <= ε, reached when f − f* <= ε/(2L) (L = 1, Δ = 1)
+mu = 0.05                 # smallest curvature: condition number L/μ = 20
+workers = [4, 64, 1024, 10000]          # n from 4 to 10,000 (16× apart)
+pareto_workers = [4, 64, 1024]          # the heavy-tailed law at these n (time budget)
+lrs = [2.0 ** -k for k in (1, 3, 5, 7, 9, 11)]   # step sizes γ/L, 4× apart
+params = [4, 16, 64]      # R (Ringmaster), B (Rennala), k (k-of-n): 4× apart around m* ≈ σ²/ε = 10
+limit_factor = 8.0        # a run stops at 8·T*(ε): a time ratio above 8 is censored ("not reached")
+tune_seed = 0             # step size and parameter chosen on this seed ...
+eval_seeds = [1, 2, 3]    # ... and measured on these
+reference_n = 64          # T* is flat from here on (m* <= 64): an optimal policy must not slow down after it
+growth_limit = 2.0        # "within a constant factor": ratio at the largest n <= 2 × ratio at reference_n
+speed_margin = 0.1        # smallest speedup of interest: 10 % less time (ln 1.1)
+mnist_workers = 16        # Part B: workers of speeds √i on the MNIST MLP
+mnist_k = 4               # R = B = k = n/4 in Part B (06's primary k), fixed in advance
+mnist_lrs = [0.025, 0.05, 0.1, 0.2]     # step sizes, 2× apart
+mnist_seeds = [1, 2, 3, 4, 5]           # pilot seeds: every record says how many would decide it
+mnist_horizon = 0.6       # simulated seconds (≈ 3.5 epochs of the fastest policy)
+delta = 0.01              # smallest accuracy effect of interest: 1 point (docs/preregistration.md)
+jobs = 2                  # processes for the runs
+
+# %% [markdown]
+# **Decision rules, fixed before the runs** (reasons: `docs/preregistration.md` for δ; here):
+#
+# - *Within a constant factor* (a **check** of each policy; the literature's statement, paraphrased):
+#   on each evaluation seed, g = (time ÷ T*) at the largest n ÷ (time ÷ T*) at n = 64, each at the
+#   policy's tuned settings for that n. T*(ε) is the same from n = 64 on (its minimising m is below
+#   64), so an optimal policy's g stays near 1. **Holds** when every seed's g < 2, **fails** when
+#   every seed's g > 2 (a censored time at the largest n gives g = ∞), else inconclusive.
+# - *Reuse vs drop* (the poster: **claim**) and *top-k vs dense* (paper 1, later versions: **claim**),
+#   in time to ε: per seed the log time ratio; "improves" **holds** when the 95 % interval of the
+#   mean lies above 0 and **fails** when it lies below ln 1.1 (δ: a speedup under 10 % is not worth
+#   a change of protocol); "does not harm" is equivalence: the 90 % interval inside ±ln 1.1 holds,
+#   wholly outside fails. A censored time enters at its limit (a bound from the censored side).
+# - Part B: the same two claims on test accuracy at equal simulated time with δ = 1 point; an arm with a
+#   diverged run or below 50 % accuracy gets no verdict (validity gate); undecided records state the
+#   seeds that would decide them at 80 % power (`decisions.seeds_for_power`).
+
+# %%
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+import stalenb as sn
+from stalenb import claims, decisions, optimality
+
+quick = sn.paths.quick()
+if quick:  # CI: the same code on a handful of cheap runs
+    workers, pareto_workers, lrs, params = [4, 64], [4], lrs[:3], params[:2]
+    eval_seeds, mnist_lrs, mnist_seeds, mnist_horizon = [1], mnist_lrs[1:3], [1, 2], 0.08
+landscape = optimality.Landscape(d=d, mu=mu, sigma2=sigma2, eps=eps)
+policies = list(optimality.POLICIES)
+ledger = claims.Ledger("09", source="the time-optimal literature (docs/reference_methods.md)")
+sn.plotting.set_style()
+
+# %% [markdown]
+# ## The optimal time T*(ε) and the m workers that attain it
+
+# %%
+def optimum_frame(law, ns):
+    rows = []
+    for n in ns:
+        opt = landscape.optimal(optimality.laws(law, n)[1])
+        rows.append({"law": law, "n": n, "T*": opt.time, "m*": opt.m})
+    return pd.DataFrame(rows)
+
+
+dense_n = np.unique(np.geomspace(1, max(workers), 40).astype(int))
+optimum = pd.concat([optimum_frame("sqrt", dense_n), optimum_frame("pareto", dense_n)])
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+for law, label in (("sqrt", r"$\tau_i = \sqrt{i}$"), ("pareto", "Pareto job times, mean 1")):
+    part = optimum[optimum["law"] == law]
+    axes[0].plot(part["n"], part["T*"], label=label)
+    axes[1].plot(part["n"], part["m*"], label=label)
+axes[0].set(xscale="log", xlabel="workers n", ylabel=r"optimal time $T^*(\varepsilon)$ (s)")
+axes[1].set(xscale="log", yscale="log", xlabel="workers n", ylabel=r"workers used by the optimum $m^*$")
+sn.plotting.legend_below(fig, axes)
+sn.plotting.save_figure(fig, "09_optimal_time");
+
+# %% [markdown]
+# ## Part A — tuning: every policy, every n, on one seed
+
+# %%
+def tuned(law, ns):
+    rows = optimality.grid(policies, ns, law, lrs, params, [tune_seed], landscape, limit_factor)
+    return optimality.best(optimality.measure(rows, landscape, jobs=jobs))
+
+
+choice = pd.concat([tuned("sqrt", workers), tuned("pareto", pareto_workers)], ignore_index=True)
+choice.pivot_table(index="policy", columns=["law", "n"], values="lr", aggfunc="first")
+
+# %% [markdown]
+# ## Part A — measurement on fresh seeds at the tuned settings
+
+# %%
+eval_rows = [dict(r, seed=s) for r in choice[["policy", "n", "law", "lr", "param", "limit"]].to_dict("records")
+             for s in eval_seeds]
+for r in eval_rows:
+    r["param"] = None if pd.isna(r["param"]) else int(r["param"])
+table = optimality.ratios(optimality.measure(eval_rows, landscape, jobs=jobs), landscape)
+summary = table.groupby(["law", "policy", "n"])["ratio"].median().unstack("n")
+summary.round(2)
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+shown = table.assign(ratio=np.minimum(table["ratio"], limit_factor * 1.25))  # censored: drawn above the cap
+for ax, law in zip(axes, ("sqrt", "pareto")):
+    sns.lineplot(shown[shown["law"] == law], x="n", y="ratio", hue="policy", hue_order=policies, marker="o",
+                 estimator="median", errorbar=None, ax=ax)
+    ax.get_legend().remove()
+    ax.axhline(limit_factor, color="0.5", ls=":", lw=1)
+    ax.text(0.02, limit_factor * 1.06, "cap: above it, ε not reached", color="0.4", fontsize=8,
+            transform=ax.get_yaxis_transform())
+    ticks = sorted(set(shown.loc[shown["law"] == law, "n"]))
+    ax.set(xscale="log", yscale="log", xticks=ticks, xticklabels=[f"{n:,}" for n in ticks], xlabel="workers n",
+           title=r"$\tau_i = \sqrt{i}$" if law == "sqrt" else "Pareto job times (index 1.5, mean 1)")
+    ax.minorticks_off()
+axes[0].set_ylabel(r"time to $\varepsilon$ ÷ $T^*(\varepsilon)$")  # the median over the evaluation seeds
+sn.plotting.legend_below(fig, axes)
+sn.plotting.save_figure(fig, "09_ratio_vs_n");
+
+# %% [markdown]
+# ## Part A — records
+
+# %%
+def constant_factor(policy, law, ns):
+    low, high = optimality.growth_bounds(table, policy, law, reference_n, max(ns), limit_factor)
+    law_name = "τ_i = √i" if law == "sqrt" else "Pareto job times"
+    return ledger.record(
+        f"09.{law}.{policy.replace(' ', '-').replace('+', '')}.constant-factor", role="check",
+        quote=f"{policy}: time to ε within a constant factor of T*(ε) as n grows ({law_name}; paraphrase of the "
+              "time-optimal literature: Rennala and Ringmaster attain it, plain asynchronous SGD does not)",
+        test=f"per seed, (time/T*) at n={max(ns)} ÷ (time/T*) at n={reference_n} at tuned settings, a censored "
+             f"time bounding it from its side; the range over seeds",
+        statistic=float(np.median(low)), ci_low=float(np.min(low)), ci_high=float(np.max(high)),
+        threshold=growth_limit, better="below", figures=["09_ratio_vs_n"], runs=2 * len(low), seeds=len(low))
+
+
+for law, ns in (("sqrt", workers), ("pareto", pareto_workers)):
+    for policy in policies if reference_n in ns and max(ns) > reference_n else []:
+        constant_factor(policy, law, ns)
+ledger.frame()
+
+# %%
+POSTER = ("CS744 poster 'Benefits of staleness and asynchrony' (docs/seeds/benefits-of-staleness-poster.md)",
+          "use stale gradients to improve model convergence rate while maintaining speedup gains under backup "
+          "worker setups")
+PAPER1 = ("Candela et al. 2019, arXiv 1910.09466: v3/HAL abstract",
+          "sparsification does not harm SGD under staleness; its effect is negligible compared with vanilla SGD")
+
+
+def time_claim(rid, source, faster, slower, n, law, rule):
+    v = optimality.log_speedup(table, faster, slower, n, law)
+    level = 0.9 if rule == "equivalent" else 0.95
+    mean, low, high = optimality.interval(v, level)
+    return ledger.record(rid, role="claim", source=source[0], quote=source[1], rule=rule,
+                         margin=math.log1p(speed_margin),
+                         test=f"ln(time of {slower} ÷ time of {faster}) to ε at n={n}, {law}, tuned, "
+                              f"{int(level * 100)} % t-interval over seeds",
+                         statistic=mean, ci_low=low, ci_high=high, threshold=0.0, figures=["09_ratio_vs_n"],
+                         runs=2 * len(v), seeds=len(v))
+
+
+for n in workers[1:]:
+    time_claim(f"09.sqrt.reuse-vs-drop.n{n}", POSTER, "k-of-n reuse", "k-of-n drop", n, "sqrt", "improves")
+    time_claim(f"09.sqrt.topk-vs-dense.n{n}", PAPER1, "async top-k+EF", "async", n, "sqrt", "equivalent")
+ledger.frame().tail(2 * len(workers[1:]))
+
+# %% [markdown]
+# ## Part B — MNIST MLP, 16 workers of speeds √i, equal simulated time
+
+# %%
+mnist_timing = sn.Timing.for_model("mlp", factors=sn.timing.sqrt_factors(mnist_workers), latency=0.0,
+                                   bandwidth=math.inf)  # compute-bound: the fixed computation model
+MNIST_POLICIES = {name: dict(settings, **({tuned: mnist_k} if tuned else {}))
+                  for name, (settings, tuned) in optimality.POLICIES.items()}
+MNIST_POLICIES["async top-k+EF"]["density"] = 0.01   # paper 1's 1 % on the network
+
+
+def mnist_config(policy, lr, seed):
+    settings = MNIST_POLICIES[policy]
+    split = settings["protocol"] in ("k-of-n", "sync")
+    return sn.Config(model="mlp", workers=mnist_workers, batch_size=16 * (mnist_workers if split else 1), lr=lr,
+                     seed=seed, timing=mnist_timing, validation=1000, eval_size=None, steps=10**6,
+                     eval_every=25 if split else 100, time_limit=mnist_horizon, **settings)
+
+
+# %%
+def endpoint(history, column):
+    return float(history[column].tail(3).mean())   # mean of the last three evaluations
+
+
+tune_specs = [({"policy": p, "lr": lr}, mnist_config(p, lr, tune_seed)) for p in MNIST_POLICIES for lr in mnist_lrs]
+tune_runs = sn.experiments.run_all(tune_specs, jobs=jobs, desc="MNIST tuning")
+val = pd.DataFrame([{**labels, "val_acc": endpoint(run.history, "val_acc"), "diverged": run.diverged}
+                    for (labels, _), run in zip(tune_runs.specs, tune_runs.runs)])
+mnist_lr = val[~val["diverged"]].sort_values("val_acc").groupby("policy").tail(1).set_index("policy")["lr"]
+mnist_lr.to_frame("tuned step")
+
+# %%
+specs = [({"policy": p, "seed": s}, mnist_config(p, mnist_lr[p], s)) for p in mnist_lr.index for s in mnist_seeds]
+mnist_runs = sn.experiments.run_all(specs, jobs=jobs, desc="MNIST")
+mnist = pd.DataFrame([{**labels, "test_acc": endpoint(run.history, "test_acc"), "diverged": run.diverged}
+                      for (labels, _), run in zip(mnist_runs.specs, mnist_runs.runs)])
+curves = mnist_runs.history
+fig, ax = plt.subplots(figsize=(7, 3.6))
+sns.lineplot(curves, x="sim_time", y="test_acc", hue="policy", hue_order=list(mnist_lr.index), errorbar=None, ax=ax)
+ax.set(xlabel="simulated time (s)", ylabel="test accuracy", ylim=(0.5, 1.0))
+sn.plotting.legend_right(ax)
+sn.plotting.save_figure(fig, "09_mnist_accuracy_vs_time");
+mnist.groupby("policy")[["test_acc"]].agg(["mean", "std"]).round(4)
+
+# %%
+def accuracy_claim(rid, source, a, b, rule):
+    arms = mnist[mnist["policy"].isin([a, b])]
+    valid = all(decisions.valid_arm(g["test_acc"], g["diverged"], sanity=0.5) for _, g in arms.groupby("policy"))
+    d = arms.pivot(index="seed", columns="policy", values="test_acc").eval(f"`{a}` - `{b}`").to_numpy()
+    level = 0.9 if rule == "equivalent" else 0.95
+    mean, low, high = optimality.interval(d, level) if valid else (math.nan, -math.inf, math.inf)
+    sd = float(np.std(d, ddof=1)) if len(d) > 1 else math.nan
+    need = (decisions.seeds_for_equivalence if rule == "equivalent" else decisions.seeds_for_power)(
+        sd=sd, delta=delta) if sd > 0 else None
+    return ledger.record(rid, role="claim", source=source[0], quote=source[1], rule=rule, margin=delta,
+                         test=f"test accuracy of {a} − {b} at {mnist_horizon} simulated s (mean of the last three "
+                              f"evaluations), paired on seeds, {int(level * 100)} % t-interval"
+                              + ("" if valid else "; an arm diverged or stayed below 50 %: no verdict"),
+                         statistic=mean, ci_low=low, ci_high=high, threshold=0.0, runs=len(arms), seeds=len(d),
+                         figures=["09_mnist_accuracy_vs_time"], decide=f"≈{need} paired seeds for 80 % power at "
+                         f"δ = {delta} (paired SD {sd:.4f} from these {len(d)})" if need else None)
+
+
+accuracy_claim("09.mnist.reuse-vs-drop", POSTER, "k-of-n reuse", "k-of-n drop", "improves")
+accuracy_claim("09.mnist.topk-vs-dense", PAPER1, "async top-k+EF", "async", "equivalent")
+ledger.frame().tail(2)
+
+# %% [markdown]
+# ## Explore: one run on the quadratic
+#
+# n workers of times τ_i = i^h (h = 0: equal; h = ½: the √i law), R = B = k as chosen.
+
+# %%
+def explore(policy="ringmaster", n=64, heterogeneity=0.5, param=16, lr=0.125):
+    settings, tuned_name = optimality.POLICIES[policy]
+    factors = tuple(float(i) ** heterogeneity for i in range(1, n + 1))
+    timing = sn.Timing(per_sample=1.0, slowdown=sn.timing.NoSlowdown(), latency=0.0, bandwidth=math.inf,
+                       factors=factors)
+    opt = landscape.optimal(np.array(factors))
+    split = settings["protocol"] == "k-of-n"
+    extra = {tuned_name: min(param, n) if split else param} if tuned_name else {}
+    cfg = sn.Config(workers=n, batch_size=n if split else 1, lr=lr, timing=timing, steps=10**6, eval_every=4,
+                    time_limit=limit_factor * opt.time, stop_loss=landscape.target_loss, **settings, **extra)
+    h = sn.run(cfg, landscape.problem(0), cache=False, progress=False).history
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.plot(h["sim_time"] / opt.time, h["train_loss"])
+    ax.axhline(landscape.target_loss, color="0.5", ls=":")
+    ax.set(yscale="log", xlabel="simulated time ÷ T*(ε)", ylabel="f(x) − f*", title=f"{policy}, n={n}, m*={opt.m}")
+    return fig
+
+
+sn.widgets.panel(explore, run_button=True, policy=policies, n=(4, 4096, 4), heterogeneity=(0.0, 1.0, 0.25),
+                 param=(1, 256, 1), lr=(0.001, 1.0, 0.001),
+                 labels={"policy": "policy", "n": "workers n", "heterogeneity": "τ_i = i^h: h",
+                         "param": "R / B / k", "lr": "step size γ"})
+
+# %% [markdown]
+# ## Checks (what must hold whatever the verdict)
+
+# %%
+records = [r for r in ledger.records.values() if r["role"] == "claim"]
+assert all(r["rule"] in ("improves", "equivalent") and r["margin"] > 0 for r in records)
+assert set(table["seed"]) == set(eval_seeds) and not table["ratio"].lt(0).any()
+assert ((table["time"] <= table["limit"] + 1e-9) | ~np.isfinite(table["time"])).all()   # stopped at the cap
+assert set(mnist["policy"]) == set(MNIST_POLICIES) and len(mnist) == len(MNIST_POLICIES) * len(mnist_seeds)
+sn.experiments.close_pool()

@@ -1,0 +1,219 @@
+"""How far each late-gradient policy is from the optimal time (notebook 09; issue 24).
+
+The gauge: on a problem with known smoothness L, initial gap Δ = f(x₀) − f* and gradient variance
+σ², the time a run takes to reach the target, divided by T*(ε) of
+:func:`stalenb.theory.optimal_time` (Tyurin & Richtárik, NeurIPS 2023).
+
+- :class:`Landscape`: the quadratic of notebook 09 — f(x) = ½ Σ a_i x_i², a_i log-spaced on
+  [μ, L], d ≥ 100, x₀ scaled so that Δ = 1, Gaussian gradient noise of total variance σ² per
+  stochastic gradient. A run has reached ε when f(x_t) − f* ≤ ε / (2L): for an L-smooth convex f,
+  ‖∇f(x)‖² ≤ 2L (f(x) − f*), so ‖∇f(x_t)‖² ≤ ε there (the target T*(ε) is stated for).
+- :data:`POLICIES`: every late-gradient policy of stalenb as Config settings, with the parameter
+  tuned beside the step size (Ringmaster's R, Rennala's B, k of k-of-n).
+- :func:`laws`: the worker-time laws — fixed τ_i = √i (Tyurin & Richtárik's example) and
+  homogeneous workers with Pareto job times of tail index 1.5 (infinite variance, mean 1).
+- :func:`measure`: runs configurations (in parallel, cached) and returns the time to target,
+  ``inf`` when a run stops at its time limit or diverges first.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from . import cache as _cache
+from . import theory
+from .sim.config import Config
+from .sim.engine import run as _run
+from .sim.gradients import Quadratic
+from .sim.timing import NoSlowdown, Pareto, Timing, sqrt_factors
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """The quadratic of notebook 09 and its target (see the module docstring)."""
+
+    d: int = 100
+    L: float = 1.0
+    mu: float = 0.05
+    sigma2: float = 1.0
+    eps: float = 0.1
+
+    def __post_init__(self):
+        if not (isinstance(self.d, int) and self.d >= 1):
+            raise ValueError(f"d must be an integer >= 1, got {self.d!r}")
+        if not (0 < self.mu <= self.L and self.sigma2 >= 0 and self.eps > 0):
+            raise ValueError(f"need 0 < mu <= L, sigma2 >= 0, eps > 0; got mu={self.mu}, L={self.L}, "
+                             f"sigma2={self.sigma2}, eps={self.eps}")
+
+    delta = 1.0  #: Δ = f(x₀) − f*
+
+    @property
+    def target_loss(self) -> float:
+        """f − f* ≤ ε/(2L) implies ‖∇f‖² ≤ ε."""
+        return self.eps / (2 * self.L)
+
+    def problem(self, seed: int = 0) -> Quadratic:
+        """The :class:`~stalenb.sim.gradients.Quadratic`: curvatures log-spaced on [μ, L], x* = 0,
+        x₀ = c·1 with ½ Σ a_i c² = Δ, noise N(0, σ²/d) per entry (one-sample gradients)."""
+        a = torch.logspace(math.log10(self.mu), math.log10(self.L), self.d, dtype=torch.float64)
+        c = math.sqrt(2 * self.delta / float(a.sum()))
+        return Quadratic(a, x0=torch.full((self.d,), c, dtype=torch.float64), noise=math.sqrt(self.sigma2 / self.d),
+                         seed=seed)
+
+    def optimal(self, times) -> theory.OptimalTime:
+        """T*(ε) for workers of (mean) times ``times``."""
+        return theory.optimal_time(times, self.L, self.delta, self.sigma2, self.eps)
+
+
+#: name → (Config settings, the parameter tuned besides the step size or None). "k" is the k of
+#: k-of-n or Rennala's B; R is Ringmaster's max_delay.
+POLICIES = {
+    "async": ({"protocol": "async"}, None),
+    "delay-adaptive": ({"protocol": "async", "rule": "delay-adaptive"}, None),
+    "ringmaster": ({"protocol": "ringmaster", "cancel_stale": True}, "max_delay"),
+    "rennala": ({"protocol": "rennala"}, "k"),
+    "k-of-n drop": ({"protocol": "k-of-n", "late": "drop"}, "k"),
+    "k-of-n reuse": ({"protocol": "k-of-n", "late": "reuse"}, "k"),
+    "gradient-table": ({"protocol": "gradient-table"}, None),
+    "async top-k+EF": ({"protocol": "async", "compressor": "topk", "density": 0.1, "error_feedback": True}, None),
+}
+LAWS = ("sqrt", "pareto")
+
+
+def laws(name: str, n: int) -> tuple[Timing, np.ndarray]:
+    """The :class:`Timing` of ``n`` workers under law ``name`` (free communication: only compute
+    counts, as in the fixed computation model) and the workers' mean job times (for T*)."""
+    free = dict(per_sample=1.0, latency=0.0, bandwidth=math.inf)
+    if name == "sqrt":
+        factors = sqrt_factors(n)
+        return Timing(slowdown=NoSlowdown(), factors=factors, **free), np.array(factors)
+    if name == "pareto":  # scale 1/3, index 1.5: mean 1.5·(1/3)/0.5 = 1, infinite variance
+        return Timing(slowdown=Pareto(shape=1.5, scale=1 / 3), **free), np.ones(n)
+    raise ValueError(f"law must be one of {LAWS}, got {name!r}")
+
+
+def config(policy: str, n: int, law: str, lr: float, param: int | None, seed: int, landscape: Landscape,
+           limit: float) -> Config:
+    """The run of ``policy`` with ``n`` workers, step ``lr`` and its tuned parameter ``param``,
+    stopped at the target or at ``limit`` simulated seconds."""
+    settings, tuned = POLICIES[policy]
+    timing, _ = laws(law, n)
+    split = settings["protocol"] in ("k-of-n", "sync")
+    out = Config(workers=n, batch_size=n if split else 1, lr=lr, seed=seed, timing=timing, steps=10**7,
+                 eval_every=1 if split or settings["protocol"] == "rennala" else 4, eval_size=None,
+                 stop_loss=landscape.target_loss, time_limit=limit, diverge_loss=1e6, **settings)
+    return out.replace(**{tuned: param}) if tuned else out
+
+
+def _key(cfg: Config, landscape: Landscape) -> str:
+    return _cache.key(cfg, extra={"landscape": asdict(landscape)}, code=("optimality.py",), data=False)
+
+
+def measure_one(cfg: Config, landscape: Landscape) -> dict:
+    """Time to target of one run (``inf`` if not reached), its updates and whether it diverged; cached."""
+    key = _key(cfg, landscape)
+    hit = _cache.load(key)
+    if hit is not None:
+        return hit[1]["result"]
+    torch.set_num_threads(1)
+    h = _run(cfg, landscape.problem(cfg.seed), cache=False, progress=False).history
+    reached = h["train_loss"] <= landscape.target_loss
+    result = {"time": float(h.loc[reached, "sim_time"].iloc[0]) if reached.any() else math.inf,
+              "updates": int(h["step"].iloc[-1]), "diverged": bool(h["diverged"].any()),
+              "final_loss": float(h["train_loss"].iloc[-1])}
+    _cache.save(key, {}, {"result": result})
+    return result
+
+
+def measure(rows: list[dict], landscape: Landscape, jobs: int = 1, progress: bool | None = None) -> pd.DataFrame:
+    """Run every row (a dict of :func:`config`'s arguments) and return them with ``time``,
+    ``updates``, ``diverged``, ``final_loss``; runs not in the cache go to ``jobs`` processes."""
+    from .experiments import pool
+
+    configs = [config(**row, landscape=landscape) for row in rows]
+    missing = [c for c in dict.fromkeys(configs) if _cache.load(_key(c, landscape)) is None]
+    bar = dict(desc="optimality runs", leave=False, **({} if progress is None else {"disable": not progress}))
+    if missing and jobs > 1:
+        executor = pool(jobs)
+        for future in tqdm([executor.submit(measure_one, c, landscape) for c in missing], **bar):
+            future.result()
+    else:
+        for c in tqdm(missing, **bar):
+            measure_one(c, landscape)
+    return pd.DataFrame([{**row, **measure_one(c, landscape)} for row, c in zip(rows, configs)])
+
+
+def ratios(table: pd.DataFrame, landscape: Landscape) -> pd.DataFrame:
+    """``table`` with ``optimal`` (T*(ε) of its n and law) and ``ratio`` = time / T*."""
+    opt = {(n, law): landscape.optimal(laws(law, n)[1]).time for n, law in set(zip(table["n"], table["law"]))}
+    out = table.copy()
+    out["optimal"] = [opt[(n, law)] for n, law in zip(out["n"], out["law"])]
+    out["ratio"] = out["time"] / out["optimal"]
+    return out
+
+
+def grid(policies, ns, law: str, lrs, params, seeds, landscape: Landscape, limit_factor: float) -> list[dict]:
+    """The rows of a tuning or evaluation grid: every policy × n × step size × its tuned parameter
+    (``params``; k of k-of-n at most n) × seed, each stopped at ``limit_factor`` · T*(ε)."""
+    rows = []
+    for n in ns:
+        limit = limit_factor * landscape.optimal(laws(law, n)[1]).time
+        for policy in policies:
+            tuned = POLICIES[policy][1]
+            values = [None] if tuned is None else [p for p in params if not (policy.startswith("k-of-n") and p > n)]
+            rows += [dict(policy=policy, n=n, law=law, lr=lr, param=p, seed=s, limit=limit)
+                     for p in values for lr in lrs for s in seeds]
+    return rows
+
+
+def best(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (policy, n, law): the step size and parameter with the shortest time on the tuning runs
+    (ties: the larger step, then the smaller parameter); ``reached`` False when none reached ε."""
+    t = table.assign(_p=table["param"].fillna(0)).sort_values(["time", "lr", "_p"], ascending=[True, False, True])
+    out = t.groupby(["policy", "n", "law"], sort=False).head(1).drop(columns="_p")
+    return out.assign(reached=np.isfinite(out["time"])).reset_index(drop=True)
+
+
+def growth_bounds(table: pd.DataFrame, policy: str, law: str, small: int, large: int,
+                  cap: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per evaluation seed, bounds on g = (time/T*) at ``large`` workers ÷ (time/T*) at ``small``.
+
+    A run that did not reach ε stopped at ``cap`` · T*, so its ratio is only known to exceed ``cap``:
+    censored at ``large`` gives g in [cap / r_small, ∞); censored at ``small`` gives g in
+    [0, r_large / cap]; both censored, [0, ∞). Uncensored: g itself at both ends."""
+    t = table[(table["policy"] == policy) & (table["law"] == law)].set_index(["n", "seed"])["ratio"]
+    big, ref = (t.loc[n].sort_index().to_numpy(dtype=float) for n in (large, small))
+    low = np.where(np.isfinite(ref), np.minimum(big, cap) / np.minimum(ref, cap), 0.0)
+    high = np.where(np.isfinite(big), big / np.minimum(ref, cap), np.inf)
+    return low, high
+
+
+def log_speedup(table: pd.DataFrame, faster: str, slower: str, n: int, law: str) -> np.ndarray:
+    """Per seed: ln(time of ``slower`` ÷ time of ``faster``), a censored time taken at its limit (so
+    the value bounds the true one from the censored side; NaN when both are censored)."""
+    t = table[(table["n"] == n) & (table["law"] == law)]
+    a, b = (t[t["policy"] == p].set_index("seed") for p in (faster, slower))
+    ta, tb = (np.minimum(x["time"], x["limit"]) for x in (a, b))
+    out = np.log(tb / ta)
+    return out.where(np.isfinite(a["time"]) | np.isfinite(b["time"])).to_numpy(dtype=float)
+
+
+def interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and t-interval of the finite ``values`` (NaN dropped); (−inf, inf) with fewer than 2."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if np.isinf(v).any():
+        raise ValueError("interval needs finite values (take censored times at their limit first)")
+    if len(v) < 2:
+        return (float(v.mean()) if len(v) else math.nan), -math.inf, math.inf
+    mean = float(v.mean())
+    half = float(stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+    return mean, mean - half, mean + half
