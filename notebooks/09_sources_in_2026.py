@@ -37,10 +37,10 @@
 # %% tags=["parameters"]
 d = 100                   # dimension of the quadratic (issue 24: d >= 100)
 sigma2 = 1.0              # variance σ² of one stochastic gradient (Gaussian, spread over the d entries)
-eps = 0.1                 # target ‖∇f‖² <= ε, reached when f − f* <= ε/(2L) (L = 1, Δ = 1)
+eps = 0.1                 # target ‖∇f‖² <= ε, measured exactly at every evaluation (L = 1, Δ = 1)
 mu = 0.05                 # smallest curvature: condition number L/μ = 20
 workers = [4, 64, 1024, 10000]          # n from 4 to 10,000 (16× apart)
-pareto_workers = [4, 64, 1024]          # the heavy-tailed law at these n (time budget)
+pareto_workers = [4, 64, 512]           # the heavy-tailed law at these n (time budget: n arrivals per second)
 lrs = [2.0 ** -k for k in (1, 3, 5, 7, 9, 11)]   # step sizes γ/L, 4× apart
 params = [4, 16, 64]      # R (Ringmaster), B (Rennala), k (k-of-n): 4× apart around m* ≈ σ²/ε = 10
 limit_factor = 8.0        # a run stops at 8·T*(ε): a time ratio above 8 is censored ("not reached")
@@ -60,19 +60,27 @@ jobs = 2                  # processes for the runs
 # %% [markdown]
 # **Decision rules, fixed before the runs** (reasons: `docs/preregistration.md` for δ; here):
 #
-# - *Within a constant factor* (a **check** of each policy; the literature's statement, paraphrased):
-#   on each evaluation seed, g = (time ÷ T*) at the largest n ÷ (time ÷ T*) at n = 64, each at the
-#   policy's tuned settings for that n. T*(ε) is the same from n = 64 on (its minimising m is below
-#   64), so an optimal policy's g stays near 1. **Holds** when every seed's g < 2, **fails** when
-#   every seed's g > 2 (a censored time at the largest n gives g = ∞), else inconclusive.
+# - *Within a constant factor* (a **check** of each policy against what the literature expects of it:
+#   Rennala, Ringmaster and m-synchronous SGD attain T* up to a constant; plain asynchronous SGD does not
+#   under heterogeneous times; the others are not covered by a theorem): g = (time ÷ T*) at the largest n
+#   ÷ (time ÷ T*) at n = 64, each at the policy's tuned settings for that n. With τ_i = √i, T*(ε) is the
+#   same from n = 64 on (its minimising m is 15), so an optimal policy's g stays near 1. The runs at the
+#   two n are independent, so g's range is [min at large ÷ max at 64, max at large ÷ min at 64]; a
+#   censored time (not reached by 8·T*) bounds its ratio from below only. **Holds** when the whole range
+#   is below 2, **fails** when it is above 2, else inconclusive; each record says whether it could fail
+#   (8 ÷ the largest ratio at n = 64 must exceed 2). Under Pareto job times T* is taken at the mean
+#   speeds (m* = n): a *reference* time, not a lower bound (cancelling slow jobs beats the mean there).
 # - *Reuse vs drop* (the poster: **claim**) and *top-k vs dense* (paper 1, later versions: **claim**),
-#   in time to ε: per seed the log time ratio; "improves" **holds** when the 95 % interval of the
-#   mean lies above 0 and **fails** when it lies below ln 1.1 (δ: a speedup under 10 % is not worth
-#   a change of protocol); "does not harm" is equivalence: the 90 % interval inside ±ln 1.1 holds,
-#   wholly outside fails. A censored time enters at its limit (a bound from the censored side).
-# - Part B: the same two claims on test accuracy at equal simulated time with δ = 1 point; an arm with a
-#   diverged run or below 50 % accuracy gets no verdict (validity gate); undecided records state the
-#   seeds that would decide them at 80 % power (`decisions.seeds_for_power`).
+#   in time to ε, each arm at its own tuned step and k (best against best): per seed the log time
+#   ratio; "improves" **holds** when the 95 % interval lies above 0 and **fails** when it lies below
+#   ln 1.1 (δ: a speedup under 10 % does not pay for a change of protocol); "does not harm" is
+#   equivalence: the 90 % interval inside ±ln 1.1 holds, wholly outside fails. A censored time enters
+#   at its limit and opens the interval on the side it bounds. The poster's sentence is tested at each n
+#   separately (no "at every n" record).
+# - Part B is a **pilot** (5 seeds, one tuning seed, a 2× step grid, R = B = k = n/4 fixed, horizon set
+#   by the time budget, not by 05/06's flattening criterion, reuse not mass-matched): the same two claims
+#   on test accuracy at equal simulated time with δ = 1 point, the validity gate at 50 % accuracy, and
+#   every undecided record states the seeds that would decide it at 80 % power from the pilot's SD.
 
 # %%
 import math
@@ -164,22 +172,37 @@ sn.plotting.save_figure(fig, "09_ratio_vs_n");
 # ## Part A — records
 
 # %%
+EXPECTED = {"rennala": "attains T*(ε) up to a constant (Tyurin & Richtárik 2023)",
+            "ringmaster": "attains T*(ε) up to a constant (Maranjyan, Tyurin & Richtárik 2025)",
+            "k-of-n drop": "m-synchronous SGD: near-optimal (Begunov & Tyurin, arXiv 2602.03802)",
+            "async": "does not attain T*(ε) when worker times differ (Tyurin & Richtárik 2023)"}
+
+
 def constant_factor(policy, law, ns):
-    low, high = optimality.growth_bounds(table, policy, law, reference_n, max(ns), limit_factor)
-    law_name = "τ_i = √i" if law == "sqrt" else "Pareto job times"
+    point, low, high = optimality.growth_interval(table, policy, law, reference_n, max(ns), limit_factor)
+    at_ref = table[(table["policy"] == policy) & (table["law"] == law) & (table["n"] == reference_n)]["ratio"]
+    law_name = "τ_i = √i" if law == "sqrt" else "Pareto job times, T* at the mean speeds"
+    expected = EXPECTED.get(policy, "no theorem on its time complexity in this model")
     return ledger.record(
         f"09.{law}.{policy.replace(' ', '-').replace('+', '')}.constant-factor", role="check",
-        quote=f"{policy}: time to ε within a constant factor of T*(ε) as n grows ({law_name}; paraphrase of the "
-              "time-optimal literature: Rennala and Ringmaster attain it, plain asynchronous SGD does not)",
-        test=f"per seed, (time/T*) at n={max(ns)} ÷ (time/T*) at n={reference_n} at tuned settings, a censored "
-             f"time bounding it from its side; the range over seeds",
-        statistic=float(np.median(low)), ci_low=float(np.min(low)), ci_high=float(np.max(high)),
-        threshold=growth_limit, better="below", figures=["09_ratio_vs_n"], runs=2 * len(low), seeds=len(low))
+        quote=f"{policy}: time to ε stays within a constant factor of T*(ε) from n = {reference_n} to {max(ns)} "
+              f"({law_name}); expected by the literature: {expected}",
+        test=f"(time/T*) at n={max(ns)} ÷ (time/T*) at n={reference_n}, tuned settings per n; range over the "
+             f"independent seeds of each n (a censored time bounds its ratio from below)",
+        statistic=point, ci_low=low, ci_high=high, threshold=growth_limit, better="below",
+        figures=["09_ratio_vs_n"], runs=2 * len(eval_seeds), seeds=len(eval_seeds),
+        can_fail=bool(limit_factor / at_ref.max() > growth_limit) if np.isfinite(at_ref).all() else False)
 
 
 for law, ns in (("sqrt", workers), ("pareto", pareto_workers)):
     for policy in policies if reference_n in ns and max(ns) > reference_n else []:
         constant_factor(policy, law, ns)
+fastest = table.loc[table["law"] == "sqrt", "ratio"].min()
+ledger.record("09.sqrt.gauge-scale", role="check", quote="T*(ε) with constant 1 is of the order of the times the "
+              "best policies take (a T* off by orders of magnitude would make every ratio meaningless)",
+              test="smallest time ÷ T*(ε) over every policy, n and seed (τ_i = √i); must exceed 1/4",
+              statistic=float(fastest), threshold=0.25, better="above", figures=["09_ratio_vs_n"],
+              runs=int((table["law"] == "sqrt").sum()))
 ledger.frame()
 
 # %%
@@ -191,13 +214,14 @@ PAPER1 = ("Candela et al. 2019, arXiv 1910.09466: v3/HAL abstract",
 
 
 def time_claim(rid, source, faster, slower, n, law, rule):
-    v = optimality.log_speedup(table, faster, slower, n, law)
+    v, open_above, open_below = optimality.log_speedups(table, faster, slower, n, law)
     level = 0.9 if rule == "equivalent" else 0.95
-    mean, low, high = optimality.interval(v, level)
+    mean, low, high = optimality.bounded_interval(v, level, open_above=open_above, open_below=open_below)
     return ledger.record(rid, role="claim", source=source[0], quote=source[1], rule=rule,
                          margin=math.log1p(speed_margin),
-                         test=f"ln(time of {slower} ÷ time of {faster}) to ε at n={n}, {law}, tuned, "
-                              f"{int(level * 100)} % t-interval over seeds",
+                         test=f"ln(time of {slower} ÷ time of {faster}) to ε at n={n}, {law}, each at its tuned "
+                              f"step and parameter, {int(level * 100)} % t-interval over seeds"
+                              + ("; censored times open it" if open_above or open_below else ""),
                          statistic=mean, ci_low=low, ci_high=high, threshold=0.0, figures=["09_ratio_vs_n"],
                          runs=2 * len(v), seeds=len(v))
 
@@ -289,12 +313,13 @@ def explore(policy="ringmaster", n=64, heterogeneity=0.5, param=16, lr=0.125):
     split = settings["protocol"] == "k-of-n"
     extra = {tuned_name: min(param, n) if split else param} if tuned_name else {}
     cfg = sn.Config(workers=n, batch_size=n if split else 1, lr=lr, timing=timing, steps=10**6, eval_every=4,
-                    time_limit=limit_factor * opt.time, stop_loss=landscape.target_loss, **settings, **extra)
+                    time_limit=limit_factor * opt.time, stop_loss=landscape.eps, **settings, **extra)
     h = sn.run(cfg, landscape.problem(0), cache=False, progress=False).history
     fig, ax = plt.subplots(figsize=(6, 3.2))
     ax.plot(h["sim_time"] / opt.time, h["train_loss"])
-    ax.axhline(landscape.target_loss, color="0.5", ls=":")
-    ax.set(yscale="log", xlabel="simulated time ÷ T*(ε)", ylabel="f(x) − f*", title=f"{policy}, n={n}, m*={opt.m}")
+    ax.axhline(landscape.eps, color="0.5", ls=":")
+    ax.set(yscale="log", xlabel=r"simulated time ÷ $T^*(\varepsilon)$", ylabel=r"$\|\nabla f(x)\|^2$",
+           title=f"{policy}, n={n}, m*={opt.m}")
     return fig
 
 

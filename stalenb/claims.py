@@ -353,7 +353,15 @@ def headline(records) -> str:
 def _number(r) -> str:
     interval = "" if r["ci_low"] == r["ci_high"] == r["statistic"] else f" [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
     side = ">" if r["better"] == "above" else "<"
-    return f"{fmt(r['statistic'])}{interval} | {side} {fmt(r['threshold'])}"
+    rule = r.get("rule", "threshold")
+    if rule == "improves":  # holds above the threshold, fails below threshold + δ
+        negligible = r["threshold"] + (r["margin"] if side == ">" else -r["margin"])
+        bar = f"{side} {fmt(r['threshold'])}; fails {'<' if side == '>' else '>'} {fmt(negligible)}"
+    elif rule == "equivalent":
+        bar = f"inside ±{fmt(r['margin'])} (90 %)"
+    else:
+        bar = f"{side} {fmt(r['threshold'])}"
+    return f"{fmt(r['statistic'])}{interval} | {bar}"
 
 
 def _cell(text: str) -> str:

@@ -241,15 +241,16 @@ def _holds_local_class(value) -> bool:
 
 class _ByValue:
     """A config pickled by value (cloudpickle: its ``__main__`` / local classes' code travels with it),
-    for workers that never saw the notebook's or script's definitions; :func:`_run_one` unwraps it.
+    for workers that never saw the notebook's or script's definitions, with the user's rule and
+    protocol it names (:func:`_plugins`); :func:`_run_one` unwraps it and registers them.
     Plain pickle reads it back (cloudpickle is a dependency of loky, so importable in every worker)."""
 
     __slots__ = ("blob",)
 
-    def __init__(self, config):
+    def __init__(self, config, plugins=()):
         import cloudpickle
 
-        self.blob = cloudpickle.dumps(config)
+        self.blob = cloudpickle.dumps((config, tuple(plugins)))
 
     def load(self):
         try:
@@ -260,10 +261,23 @@ class _ByValue:
                                "can import") from None
 
 
+def _plugins(config: Config) -> list[tuple]:
+    """The user's (not built-in) rule and protocol ``config`` names, as (kind, name, entry, source):
+    a worker registers them under the source its parent read, so both compute the same cache key."""
+    from .sim.rules import RULES
+    from .sim.schedule import PROTOCOLS
+
+    return [(kind, name, registry[name], registry.source(name))
+            for kind, registry, name in (("rule", RULES, config.rule), ("protocol", PROTOCOLS, config.protocol))
+            if not registry.builtin(name)]
+
+
 def _ship(config: Config):
     """What :func:`_compute` submits for ``config``: the config itself, or :class:`_ByValue` when it
-    holds a class a worker cannot import (:func:`_holds_local_class`)."""
-    return _ByValue(config) if _holds_local_class(config) else config
+    holds a class a worker cannot import (:func:`_holds_local_class`) or names a user's rule or
+    protocol (:func:`_plugins`)."""
+    plugins = _plugins(config)
+    return _ByValue(config, plugins) if plugins or _holds_local_class(config) else config
 
 
 def _run_one(config: Config, cache_dir: str | None = None, data_dir: str | None = None) -> bool:
@@ -272,7 +286,12 @@ def _run_one(config: Config, cache_dir: str | None = None, data_dir: str | None 
     under another environment computes the same cache key and writes where the caller reads.
     ``config`` may come as a :class:`_ByValue` (:func:`_ship`)."""
     if isinstance(config, _ByValue):
-        config = config.load()
+        config, plugins = config.load()
+        from .sim import rules, schedule
+
+        for kind, name, entry, source in plugins:
+            registry = rules.RULES if kind == "rule" else schedule.PROTOCOLS
+            registry.register(name, entry, replace=True, source=source)
     folders = {"STALENB_CACHE": cache_dir, "STALENB_DATA": data_dir}
     before = {name: os.environ.get(name) for name in folders}
     os.environ.update({name: value for name, value in folders.items() if value is not None})

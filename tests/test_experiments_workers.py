@@ -66,7 +66,8 @@ def test_only_configs_holding_a_local_class_travel_by_value():
     assert isinstance(shipped, ex._ByValue)
     with pytest.raises((pickle.PicklingError, AttributeError)):
         pickle.dumps(local)  # what a plain executor would have tried
-    back = pickle.loads(pickle.dumps(shipped)).load()  # plain pickle on the way, as a worker gets it
+    back, plugins = pickle.loads(pickle.dumps(shipped)).load()  # plain pickle on the way, as a worker gets it
+    assert plugins == ()
     assert type(back.staleness).__name__ == "Local" and back.staleness.tau == 2
     assert back.staleness.sample(None) == 6  # the class's own code came along
     assert back.replace(staleness=sn.Constant(2)) == plain
@@ -78,6 +79,30 @@ def test_a_config_a_worker_cannot_rebuild_fails_in_one_line():
     with pytest.raises(RuntimeError, match="could not rebuild the run's Config") as err:
         bad.load()
     assert "\n" not in str(err.value) and err.value.__cause__ is None and err.value.__suppress_context__
+
+
+def test_run_all_runs_a_users_rule_in_worker_processes_and_caches_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("STALENB_CACHE", str(tmp_path))
+
+    class Tripled(sn.rules.Rule):  # local: travels by value, and its source comes along for the key
+        name, linear = "test-tripled", True
+
+        def direction(self, g, lag, *, x_now, x_read, config):
+            return 3.0 * g
+
+    sn.rules.register(Tripled())
+    try:
+        base = sn.Config(protocol="async", staleness=sn.Constant(1), steps=3, eval_every=3, train_size=128,
+                         eval_size=16, model="mlp", rule="test-tripled")
+        specs = ex.product(base, seed=[0, 1])
+        first = ex.run_all(specs, jobs=2, progress=False)
+        assert first.from_cache == 2  # computed by the workers, read back from the cache under the same key
+        here = sn.run(base.replace(seed=1), progress=False)
+        assert here.from_cache and here.history.equals(first.runs[1].history)
+        alone = sn.run(base.replace(seed=1, rule="sgd"), cache=False, progress=False)
+        assert not here.history["train_loss"].equals(alone.history["train_loss"])  # the rule did act
+    finally:
+        sn.rules.RULES.unregister("test-tripled")
 
 
 # -- a notebook ------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import torch
 import stalenb as sn
 from stalenb import paths
 from stalenb.distributed import launcher
-from stalenb.sim import schedule
+from stalenb.sim import engine, schedule
 from stalenb.sim.gradients import Quadratic, worst_case_quadratic
 from stalenb.sim.timing import NoSlowdown, ShiftedExponential, Timing
 
@@ -271,3 +271,26 @@ def test_builtins_cannot_be_replaced_or_removed():
         sn.rules.register(Halved.__new__(type("X", (Halved,), {"name": "sgd"})), replace=True)
     with pytest.raises(ValueError, match="built in"):
         sn.schedule.PROTOCOLS.unregister("async")
+
+
+@pytest.mark.parametrize("settings", [dict(protocol="async"), dict(protocol="gradient-table"),
+                                      dict(protocol="ringmaster", max_delay=50), dict(protocol="rennala", k=20)])
+def test_snapshots_held_never_outnumber_the_jobs_in_flight(settings, monkeypatch):
+    # 300 workers of times √i: the slowest job spans ~570 updates, but only the versions that jobs in
+    # flight read are held (issue 24: memory bounded by the jobs in flight, not by the staleness)
+    held = []
+    keep = engine._Versions.keep
+    monkeypatch.setattr(engine._Versions, "keep", lambda self, v, x: (keep(self, v, x), held.append(len(self.slots))))
+    cfg = sn.Config(workers=300, batch_size=1, steps=3000, lr=1e-4,
+                    timing=Timing(factors=sn.timing.sqrt_factors(300), **FREE), **settings)
+    run = sn.run(cfg, Quadratic(a=np.ones(4)), cache=False, progress=False)
+    if settings["protocol"] in ("async", "gradient-table"):
+        assert run.updates["staleness"].max() > 300  # the staleness does exceed the workers ...
+    assert 0 < max(held) <= 300  # ... the snapshots held do not
+
+
+def test_the_scale_benchmark_row_compares_10000_workers_with_4():
+    from stalenb.repro import bench
+
+    row = bench.quadratic_scale_row(2, 3, quick=True)
+    assert row["case"] == "quadratic-10000-workers" and row["target"] == 2.0 and row["ratio"] > 0

@@ -21,7 +21,10 @@ Cases (targets of docs/design.md §S6, tightened by issue 13):
 
 Further rows: ``async-lenet-roofline`` (the LeNet step's achieved GFLOP/s ÷ this machine's
 attainable rate, :func:`attainable`; ≥ 0.5), ``async-lenet-1024-workers`` (per update, 1,024
-workers ÷ 4, timing-emergent staleness; ≤ 1.2), ``grid-16-runs-jobs-cores`` (a 05-style grid's
+workers ÷ 4, timing-emergent staleness; ≤ 1.2), ``quadratic-10000-workers`` (per update, asynchronous SGD on
+notebook 09's quadratic, d = 100, 10,000 workers of times √i ÷ 4 workers; ≤ 2, issue 24: the model
+versions kept are bounded by the jobs in flight, so the cost per update does not grow with n),
+``grid-16-runs-jobs-cores`` (a 05-style grid's
 wall time with ``jobs`` = cores on a warm pool ÷ its runs' summed single-run time ÷ cores; ≤ 1.15;
 the pool's one-off start-up is reported beside it as ``startup_s``),
 ``import-stalenb`` (``import stalenb`` ÷ ``import torch`` in fresh interpreters; ≤ 1.3).
@@ -62,7 +65,8 @@ from ..sim.staleness import Uniform
 SEED = 0
 LR = 0.01
 # rows beyond the engine-versus-plain-loop cases (``--cases`` accepts their names too)
-EXTRA = ("async-lenet-roofline", "async-lenet-1024-workers", "grid-16-runs-jobs-cores", "import-stalenb")
+EXTRA = ("async-lenet-roofline", "async-lenet-1024-workers", "quadratic-10000-workers", "grid-16-runs-jobs-cores",
+         "import-stalenb")
 
 
 @dataclass(frozen=True)
@@ -271,6 +275,23 @@ def scale_row(repeats: int, block: int, quick: bool) -> dict:
              _Fixed(EngineSide(Case("n4", few, "sgd", 0), problem), warm)]
     ratios, a_ms, b_ms = alternate(sides[0], sides[1], repeats, block)
     return _row("async-lenet-1024-workers", statistics.median(ratios), "cost (1,024 workers / 4)", 1.2, False,
+                engine_ms=statistics.median(a_ms), plain_ms=statistics.median(b_ms), ratios=ratios)
+
+
+def quadratic_scale_row(repeats: int, block: int, quick: bool) -> dict:
+    """Async SGD on notebook 09's quadratic (d = 100, Gaussian noise, τ_i = √i, free links): cost per
+    update with 10,000 workers ÷ with 4, both timed after 10,016 updates (every worker has pushed)."""
+    from ..optimality import Landscape, laws
+
+    landscape = Landscape()
+    sides = []
+    for n in (10_000, 4):
+        cfg = Config(protocol="async", workers=n, batch_size=1, lr=1e-4, seed=SEED, timing=laws("sqrt", n)[0],
+                     eval_every=10**9)
+        sides.append(_Fixed(EngineSide(Case(f"n{n}", cfg, "sgd", 0), landscape.problem(SEED)),
+                            2 if quick else 10_016))
+    ratios, a_ms, b_ms = alternate(sides[0], sides[1], repeats, block)
+    return _row("quadratic-10000-workers", statistics.median(ratios), "cost (10,000 workers / 4)", 2.0, False,
                 engine_ms=statistics.median(a_ms), plain_ms=statistics.median(b_ms), ratios=ratios)
 
 
@@ -494,6 +515,7 @@ def main(argv=None) -> int:
         if lenet is not None:
             rows.append(roofline_row(lenet, roof))
     more = {"async-lenet-1024-workers": lambda: scale_row(max(2, repeats // 2), 3 if a.quick else 20, a.quick),
+            "quadratic-10000-workers": lambda: quadratic_scale_row(max(2, repeats // 2), 3 if a.quick else 200, a.quick),
             "grid-16-runs-jobs-cores": lambda: grid_row(1 if a.quick else a.repeats or 2, a.quick),
             "import-stalenb": lambda: import_row(2 if a.quick else 6)}
     for name, make in more.items():

@@ -243,6 +243,11 @@ class _Versions:
         for v in list(takewhile(lambda v: v < oldest, self.slots)):
             self.free.append(self.slots.pop(v))
 
+    def release(self, version: int) -> None:
+        """Recycle ``version`` if it is held (so the snapshots held never outnumber the jobs in flight)."""
+        if version in self.slots:
+            self.free.append(self.slots.pop(version))
+
     def __getitem__(self, version: int) -> torch.Tensor:
         return self.slots[version]
 
@@ -312,7 +317,7 @@ def _simulate_fast(cfg: Config, problem, progress, callback) -> Run:
             direction = total if not single else (d if scale == 1.0 else d * scale)
 
         def apply():
-            if sched.oldest_needed() <= t:  # a later push reads x_t: keep it, step into a new buffer
+            if sched.reads(t):  # a job in flight reads x_t: keep it, step into a new buffer
                 versions.keep(t, server.x)
                 server.step(direction, out=versions.buffer(server.x))
             else:
@@ -321,4 +326,6 @@ def _simulate_fast(cfg: Config, problem, progress, callback) -> Run:
         if not loop.finish(upd, losses, apply):
             break
         versions.release_before(sched.oldest_needed())
+        for v in sched.take_freed():  # read by nobody any more: recycled at once, whatever its age
+            versions.release(v)
     return loop.result()

@@ -26,10 +26,12 @@ class Registry(Mapping):
         self.kind = kind
         self._items: dict = {}
         self._builtin: set = set()
+        self._sources: dict = {}
 
-    def register(self, name: str, entry, *, replace: bool = False, builtin: bool = False):
+    def register(self, name: str, entry, *, replace: bool = False, builtin: bool = False, source: str | None = None):
         """Add ``entry`` under ``name`` (a non-empty ``str``); an existing name needs ``replace=True``.
-        Returns ``entry``, so the call works as a decorator's last line."""
+        ``source`` pins what its cached runs are keyed on (a worker process receiving an entry by
+        value gets the source its parent read). Returns ``entry``."""
         if not isinstance(name, str) or not name:
             raise TypeError(f"{self.kind} name must be a non-empty string, got {name!r}")
         if name in self._items and not replace:
@@ -37,6 +39,9 @@ class Registry(Mapping):
         if name in self._builtin and not builtin:
             raise ValueError(f"{self.kind} {name!r} is built in and cannot be replaced; register another name")
         self._items[name] = entry
+        self._sources.pop(name, None)
+        if source is not None:
+            self._sources[name] = source
         if builtin:
             self._builtin.add(name)
         return entry
@@ -46,6 +51,7 @@ class Registry(Mapping):
         if name in self._builtin:
             raise ValueError(f"{self.kind} {name!r} is built in and cannot be removed")
         self._items.pop(name, None)
+        self._sources.pop(name, None)
 
     def builtin(self, name: str) -> bool:
         return name in self._builtin
@@ -55,6 +61,8 @@ class Registry(Mapping):
         (keyed by the simulator's own hash); ``None`` when the source cannot be read."""
         if name in self._builtin:
             return ""
+        if name in self._sources:
+            return self._sources[name]
         entry = self._items[name]
         try:
             if inspect.isfunction(entry) or inspect.isclass(entry):

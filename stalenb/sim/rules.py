@@ -109,11 +109,12 @@ class PolyStaleness(Rule):
 RULES = Registry("rule")
 
 
-def register(rule: Rule, *, replace: bool = False) -> Rule:
-    """Make ``rule`` (a :class:`Rule` instance with a ``name``) available as ``Config(rule=rule.name)``."""
+def register(rule: Rule, *, replace: bool = False, source: str | None = None) -> Rule:
+    """Make ``rule`` (a :class:`Rule` instance with a ``name``) available as ``Config(rule=rule.name)``
+    (``source``: see :meth:`stalenb.sim.registry.Registry.register`)."""
     if not isinstance(rule, Rule):
         raise TypeError(f"rule must be an instance of stalenb.rules.Rule, got {rule!r}")
-    return RULES.register(rule.name, rule, replace=replace)
+    return RULES.register(rule.name, rule, replace=replace, source=source)
 
 
 for _rule in (SGD(), StalenessAware(), DelayCompensated(), DelayAdaptive(), PolyStaleness()):

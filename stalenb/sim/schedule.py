@@ -53,7 +53,7 @@ has the same draw in every protocol.
 from __future__ import annotations
 
 import heapq
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -156,6 +156,18 @@ class Schedule:
         """No push yet to come reads a version older than this."""
         return self._jobs.oldest() if self._jobs is not None else self._oldest
 
+    def reads(self, version: int) -> bool:
+        """A job in flight (or, for the round protocols, possibly one to come) reads ``version``."""
+        return version in self._jobs.by_version if self._jobs is not None else self._oldest <= version
+
+    def take_freed(self) -> list[int]:
+        """The versions whose last reader finished or was cancelled since the last call (a
+        :class:`Jobs` protocol; the engine recycles their snapshots at once)."""
+        if self._jobs is None:
+            return []
+        freed, self._jobs.freed = self._jobs.freed, []
+        return freed
+
     def __iter__(self):
         return iter(PROTOCOLS[self.cfg.protocol].events(self))
 
@@ -178,30 +190,12 @@ class Schedule:
             yield Update(t, now, [Push(w, t - tau, now)])
 
     def _async_timing(self):
-        cfg, tm, n = self.cfg, self.timing, self.cfg.workers
-        up, down = Link(tm), Link(tm)
-        jobs = [0] * n
-        read = [0] * n
-        heap = []
-        for w in range(n):  # initial model broadcast to every worker
-            start = down.send(0.0, self.pull_bytes)
-            heap.append((start + tm.compute_time(cfg.push_batch, self.slow(w, 0), w), w))
-            jobs[w] = 1
-        heapq.heapify(heap)
-        readers = Counter(read)  # version -> workers computing on it; its smallest key is min(read)
-        for t in range(cfg.steps):
-            ready, w = heapq.heappop(heap)
-            arrive = up.send(ready, self.push_bytes)
-            push = Push(w, read[w], ready)
-            start = down.send(arrive, self.pull_bytes)
-            readers[read[w]] -= 1
-            read[w] = t + 1
-            readers[t + 1] += 1
-            heapq.heappush(heap, (start + tm.compute_time(cfg.push_batch, self.slow(w, jobs[w]), w), w))
-            jobs[w] += 1
-            while not readers[self._oldest]:  # amortised O(1) per update, not O(workers)
-                readers.pop(self._oldest, None)
-                self._oldest += 1
+        jobs = Jobs(self)
+        for w in range(self.cfg.workers):  # initial model broadcast to every worker
+            jobs.start(w, 0.0, 0)
+        for t in range(self.cfg.steps):
+            push, arrive = jobs.next()  # applied on arrival (FIFO through the uplink) ...
+            jobs.start(push.worker, arrive, t + 1)  # ... then its worker pulls x_{t+1} and computes again
             yield Update(t, arrive, [push])
 
     # -- sync and k-of-n -----------------------------------------------------------------------
@@ -265,6 +259,7 @@ class Jobs:
         self.up, self.down = Link(self.timing), Link(self.timing)
         self.jobs, self.read, self.ready, self.ticket = [0] * n, [0] * n, [0.0] * n, [0] * n
         self.busy = [False] * n
+        self.freed: list[int] = []  # versions left without a reader (Schedule.take_freed)
         self.heap: list = []
         self.by_version: dict[int, set] = defaultdict(set)
         self._oldest = self._newest = 0
@@ -288,6 +283,7 @@ class Jobs:
         self.by_version[version].discard(w)
         if not self.by_version[version]:
             del self.by_version[version]
+            self.freed.append(version)
         self.busy[w] = False
         return Push(w, version, self.ready[w])
 
@@ -348,11 +344,12 @@ class Protocol:
 PROTOCOLS = Registry("protocol")
 
 
-def register(name: str, protocol: Protocol, *, replace: bool = False) -> Protocol:
-    """Make ``protocol`` available as ``Config(protocol=name)`` (see :class:`Protocol`, :class:`Jobs`)."""
+def register(name: str, protocol: Protocol, *, replace: bool = False, source: str | None = None) -> Protocol:
+    """Make ``protocol`` available as ``Config(protocol=name)`` (see :class:`Protocol`, :class:`Jobs`;
+    ``source``: see :meth:`stalenb.sim.registry.Registry.register`)."""
     if not isinstance(protocol, Protocol):
         raise TypeError(f"protocol must be a stalenb.schedule.Protocol, got {protocol!r}")
-    return PROTOCOLS.register(name, protocol, replace=replace)
+    return PROTOCOLS.register(name, protocol, replace=replace, source=source)
 
 
 def _rennala(s: Schedule):
