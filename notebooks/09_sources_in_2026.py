@@ -194,6 +194,7 @@ def constant_factor(policy, law, ns):
         can_fail=bool(limit_factor / at_ref.max() > growth_limit) if np.isfinite(at_ref).all() else False)
 
 
+# %%
 for law, ns in (("sqrt", workers), ("pareto", pareto_workers)):
     for policy in policies if reference_n in ns and max(ns) > reference_n else []:
         constant_factor(policy, law, ns)
@@ -215,6 +216,8 @@ PAPER1 = ("Candela et al. 2019, arXiv 1910.09466: v3/HAL abstract",
 
 def time_claim(rid, source, faster, slower, n, law, rule):
     v, open_above, open_below = optimality.log_speedups(table, faster, slower, n, law)
+    both = open_above and open_below
+    decide = f"a cap above {limit_factor:g}·T*(ε): both arms were censored on some seed" if both else None
     level = 0.9 if rule == "equivalent" else 0.95
     mean, low, high = optimality.bounded_interval(v, level, open_above=open_above, open_below=open_below)
     return ledger.record(rid, role="claim", source=source[0], quote=source[1], rule=rule,
@@ -223,9 +226,10 @@ def time_claim(rid, source, faster, slower, n, law, rule):
                               f"step and parameter, {int(level * 100)} % t-interval over seeds"
                               + ("; censored times open it" if open_above or open_below else ""),
                          statistic=mean, ci_low=low, ci_high=high, threshold=0.0, figures=["09_ratio_vs_n"],
-                         runs=2 * len(v), seeds=len(v))
+                         runs=2 * len(v), seeds=len(v), decide=decide)
 
 
+# %%
 for n in workers[1:]:
     time_claim(f"09.sqrt.reuse-vs-drop.n{n}", POSTER, "k-of-n reuse", "k-of-n drop", n, "sqrt", "improves")
     time_claim(f"09.sqrt.topk-vs-dense.n{n}", PAPER1, "async top-k+EF", "async", n, "sqrt", "equivalent")
@@ -245,9 +249,10 @@ MNIST_POLICIES["async top-k+EF"]["density"] = 0.01   # paper 1's 1 % on the netw
 def mnist_config(policy, lr, seed):
     settings = MNIST_POLICIES[policy]
     split = settings["protocol"] in ("k-of-n", "sync")
+    per_update = mnist_k if settings["protocol"] in ("k-of-n", "rennala") else 1  # gradients behind an update
     return sn.Config(model="mlp", workers=mnist_workers, batch_size=16 * (mnist_workers if split else 1), lr=lr,
                      seed=seed, timing=mnist_timing, validation=1000, eval_size=None, steps=10**6,
-                     eval_every=25 if split else 100, time_limit=mnist_horizon, **settings)
+                     eval_every=100 // per_update, time_limit=mnist_horizon, **settings)
 
 
 # %%
@@ -267,10 +272,16 @@ specs = [({"policy": p, "seed": s}, mnist_config(p, mnist_lr[p], s)) for p in mn
 mnist_runs = sn.experiments.run_all(specs, jobs=jobs, desc="MNIST")
 mnist = pd.DataFrame([{**labels, "test_acc": endpoint(run.history, "test_acc"), "diverged": run.diverged}
                       for (labels, _), run in zip(mnist_runs.specs, mnist_runs.runs)])
-curves = mnist_runs.history
+
+# %%
+grid = np.linspace(0, mnist_horizon, 41)  # each run's accuracy on one time grid, then the mean over seeds
+curves = pd.concat([pd.DataFrame({"policy": labels["policy"], "seed": labels["seed"], "sim_time": grid,
+                                  "test_acc": np.interp(grid, run.history["sim_time"], run.history["test_acc"])})
+                    for (labels, _), run in zip(mnist_runs.specs, mnist_runs.runs)])
 fig, ax = plt.subplots(figsize=(7, 3.6))
-sns.lineplot(curves, x="sim_time", y="test_acc", hue="policy", hue_order=list(mnist_lr.index), errorbar=None, ax=ax)
-ax.set(xlabel="simulated time (s)", ylabel="test accuracy", ylim=(0.5, 1.0))
+sns.lineplot(curves, x="sim_time", y="test_acc", hue="policy", hue_order=[p for p in policies if p in mnist_lr],
+             errorbar=None, ax=ax)
+ax.set(xlabel="simulated time (s)", ylabel=f"test accuracy (mean of {len(mnist_seeds)} seeds)", ylim=(0.5, 1.0))
 sn.plotting.legend_right(ax)
 sn.plotting.save_figure(fig, "09_mnist_accuracy_vs_time");
 mnist.groupby("policy")[["test_acc"]].agg(["mean", "std"]).round(4)
@@ -297,6 +308,24 @@ def accuracy_claim(rid, source, a, b, rule):
 accuracy_claim("09.mnist.reuse-vs-drop", POSTER, "k-of-n reuse", "k-of-n drop", "improves")
 accuracy_claim("09.mnist.topk-vs-dense", PAPER1, "async top-k+EF", "async", "equivalent")
 ledger.frame().tail(2)
+
+# %% [markdown]
+# ## Every record, and how far it reaches
+#
+# What the records can and cannot say:
+#
+# - **T* is a worst-case bound with its constant set to 1.** On this well-conditioned quadratic the best
+#   policies reach ε well before T*(ε) (`09.sqrt.gauge-scale`), so a ratio is a normalisation, not a
+#   distance to the optimum; the growth of the ratio with n, where T* stays flat, is what the checks read.
+# - **A first passage on a noisy path** comes earlier than E‖∇f‖² ≤ ε; it favours no policy in particular.
+# - **Ringmaster here discards on arrival;** the job-cancelling variant is in stalenb (`cancel_stale=True`,
+#   checked against the authors' code) but restarts every slow worker every R updates, out of reach at
+#   n = 10,000 in this budget.
+# - **Tuning uses one seed and 4×-spaced grids;** the evaluation seeds are fresh, so the times are unbiased
+#   for the settings chosen, not for the best settings.
+
+# %%
+ledger.frame()
 
 # %% [markdown]
 # ## Explore: one run on the quadratic

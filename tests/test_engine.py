@@ -178,3 +178,17 @@ def test_validation_split_is_held_out_and_evaluated():
     assert h0["val_acc"].isna().all()
     with pytest.raises(ValueError, match="validation must be"):
         sn.Config(validation=-1)
+
+
+def test_a_run_prints_in_a_few_lines_whatever_its_frames_hold():
+    import pandas as pd
+
+    full = sn.run(sn.Config(protocol="sync", workers=2, batch_size=8, steps=2, eval_every=1, train_size=64,
+                            eval_size=8), progress=False, cache=False)
+    text = repr(full)
+    assert text.startswith("Run(protocol='sync'") and "test_acc" in text and "gradients" in text
+    assert len(text.splitlines()) <= 3
+    # hand-built runs lacking the usual columns print too (they used to raise)
+    bare = repr(sn.Run(sn.Config(steps=2), pd.DataFrame({"step": [0, 2]}), pd.DataFrame()))
+    assert "2 evaluations; last at step 2; 0 gradients" in bare
+    assert "staleness mean 1.5" in repr(sn.Run(sn.Config(), pd.DataFrame(), pd.DataFrame({"staleness": [1, 2]})))

@@ -294,3 +294,12 @@ def test_the_scale_benchmark_row_compares_10000_workers_with_4():
 
     row = bench.quadratic_scale_row(2, 3, quick=True)
     assert row["case"] == "quadratic-10000-workers" and row["target"] == 2.0 and row["ratio"] > 0
+
+
+def test_a_pinned_source_keys_an_entry_received_by_value():
+    registry = sn.sim.registry.Registry("rule")
+    registry.register("mine", Halved(), source="the parent's source")
+    assert registry.source("mine") == "the parent's source"
+    registry.register("mine", Halved(), replace=True)  # re-registered without a pin: read from the class
+    assert "class Halved" in registry.source("mine") and registry.source("mine") != "the parent's source"
+    assert sn.rules.RULES.source("sgd") == ""  # built-ins: keyed by the simulator's own hash

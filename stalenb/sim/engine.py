@@ -72,14 +72,15 @@ class Run:
             lines.append("  no evaluations")
         else:
             last = h.iloc[-1]
-            clock = "wall_time" if "wall_time" in h else "sim_time"
-            lines.append(f"  {len(h)} evaluations; last at step {int(last['step'])}, {clock} {last[clock]:.4g} s: "
-                         f"test_acc {last['test_acc']:.4f}, train_loss {last['train_loss']:.4g}"
-                         + ("; DIVERGED" if self.diverged else ""))
-        applied = u[u["applied"]] if not u.empty else u
+            clock = next((c for c in ("wall_time", "sim_time") if c in h), None)
+            shown = [f"{c} {last[c]:.4g}" for c in ("test_acc", "train_loss") if c in h]
+            lines.append(f"  {len(h)} evaluations; last" + (f" at step {int(last['step'])}" if "step" in h else "")
+                         + (f", {clock} {last[clock]:.4g} s" if clock else "") + (": " + ", ".join(shown) if shown else "")
+                         + ("; DIVERGED" if "diverged" in h and self.diverged else ""))
+        applied = u[u["applied"]] if "applied" in u else u
         lines[-1] += f"; {len(applied)} gradients" + (
             f" ({len(u) - len(applied)} dropped), staleness mean {applied['staleness'].mean():.3g}, "
-            f"max {int(applied['staleness'].max())}" if len(applied) else "")
+            f"max {int(applied['staleness'].max())}" if len(applied) and "staleness" in applied else "")
         if self.from_cache:
             lines.append("  (loaded from the results cache)")
         return "\n".join(lines)
