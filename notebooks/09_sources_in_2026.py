@@ -313,14 +313,17 @@ def accuracy_claim(rid, source, a, b, rule):
         arms, valid, d, sd = paired(a, b, list(range(1, need + 1)))
     level = 0.9 if rule == "equivalent" else 0.95
     mean, low, high = optimality.interval(d, level) if valid else (math.nan, -math.inf, math.inf)
+    edge = min((-delta, delta) if rule == "equivalent" else (0.0, delta), key=lambda x: abs(x - mean))  # nearest
+    decide = (f"the pilot's SD {sd:.4f} asks for ≈{need} paired seeds for 80 % power at δ = {delta} (budget "
+              f"{mnist_seed_cap}); {len(d)} were run; at their centre and spread: "
+              + claims.to_decide(low, high, edge, len(d))) if need else None
     return ledger.record(rid, role="claim", source=source[0], quote=source[1], rule=rule, margin=delta,
                          test=f"test accuracy of {a} − {b} at {mnist_horizon} simulated s (mean of the last three "
                               f"evaluations), paired on seeds, {int(level * 100)} % t-interval"
                               + ("" if valid else "; an arm diverged or stayed below 50 %: no verdict"),
                          statistic=mean, ci_low=low, ci_high=high, threshold=0.0, runs=len(arms), seeds=len(d),
                          figures=["09_mnist_accuracy_vs_time"], pilot_seeds=len(mnist_seeds), seeds_asked=need,
-                         decide=f"≈{need} paired seeds for 80 % power at δ = {delta} (paired SD {sd:.4f} from the "
-                                f"{len(mnist_seeds)}-seed pilot; the budget allows {mnist_seed_cap})" if need else None)
+                         decide=decide)
 
 
 accuracy_claim("09.mnist.reuse-vs-drop", POSTER, "k-of-n reuse", "k-of-n drop", "improves")
