@@ -29,7 +29,7 @@
 # | 06 backup workers | poster | k-of-n with re-used late gradients vs drop vs sync vs async |
 # | 07 speedup | poster / ps_pytorch | speedup vs workers, wait-all vs wait-k |
 # | 08 real distributed | — | the same protocols on real torch.distributed processes |
-# | 09 the sources in 2026 | poster, paper 1, time-optimal literature | every late-gradient policy's time to ε ÷ T*(ε), n = 4 … 10,000; reuse and top-k on MNIST |
+# | 09 the sources in 2026 | poster, paper 1, 2023–26 methods | time to ε ÷ T*(ε), n = 4 … 10,000; MNIST |
 #
 # ¹ and the condition's literal reading is infeasible for k ≥ 2.
 #
