@@ -412,7 +412,10 @@ def readme_table(records, figures_url: str = "figures") -> str:
     records = sorted(records, key=lambda r: r["id"])
     lines = [f"**{headline(records)}** A claim is tested in the direction its sentence states: "
              "*supports* when the 95 % interval clears the threshold on the sentence's side, *refutes* when it "
-             "lies wholly on the other side, *undecided* otherwise (with what would decide it).", "",
+             "lies wholly on the other side, *undecided* otherwise (with what would decide it). Where a record "
+             "names a smallest effect of interest δ, an *improves* claim is also refuted when its interval lies "
+             "below δ, and a *does not harm* claim is an equivalence test: its 90 % interval inside ±δ supports, "
+             "wholly outside refutes.", "",
              summary(records, figures_url), "", "<details><summary>Every claim and check, condition by condition"
              "</summary>", ""]
     by_nb: dict[str, list] = {}
