@@ -156,16 +156,21 @@ def measure(rows: list[dict], landscape: Landscape, jobs: int = 1, progress: boo
     from .experiments import pool
 
     configs = [config(**row, landscape=landscape) for row in rows]
-    missing = [c for c in dict.fromkeys(configs) if _cache.load(_key(c, landscape)) is None]
+    results = {c: _cached(c, landscape) for c in dict.fromkeys(configs)}  # each cache file read once
+    missing = [c for c, result in results.items() if result is None]
     bar = dict(desc="optimality runs", leave=False, **({} if progress is None else {"disable": not progress}))
     if missing and jobs > 1:
         executor = pool(jobs)
-        for future in tqdm([executor.submit(measure_one, c, landscape) for c in missing], **bar):
-            future.result()
+        futures = [executor.submit(measure_one, c, landscape) for c in missing]
+        results.update(zip(missing, (f.result() for f in tqdm(futures, **bar))))
     else:
-        for c in tqdm(missing, **bar):
-            measure_one(c, landscape)
-    return pd.DataFrame([{**row, **measure_one(c, landscape)} for row, c in zip(rows, configs)])
+        results.update((c, measure_one(c, landscape)) for c in tqdm(missing, **bar))
+    return pd.DataFrame([{**row, **results[c]} for row, c in zip(rows, configs)])
+
+
+def _cached(cfg: Config, landscape: Landscape) -> dict | None:
+    hit = _cache.load(_key(cfg, landscape))
+    return None if hit is None else hit[1]["result"]
 
 
 def ratios(table: pd.DataFrame, landscape: Landscape) -> pd.DataFrame:
@@ -225,8 +230,8 @@ def log_speedups(table: pd.DataFrame, faster: str, slower: str, n: int, law: str
     t = table[(table["n"] == n) & (table["law"] == law)]
     a, b = (t[t["policy"] == p].set_index("seed").sort_index() for p in (faster, slower))
     ta, tb = (np.minimum(x["time"], x["limit"]) for x in (a, b))
-    return np.log(tb / ta).to_numpy(dtype=float), bool(~np.isfinite(b["time"]).all()), \
-        bool(~np.isfinite(a["time"]).all())
+    censored = [bool((~np.isfinite(x["time"])).any()) for x in (b, a)]
+    return np.log(tb / ta).to_numpy(dtype=float), *censored
 
 
 def bounded_interval(values, level: float, *, open_above: bool, open_below: bool) -> tuple[float, float, float]:
@@ -236,15 +241,12 @@ def bounded_interval(values, level: float, *, open_above: bool, open_below: bool
 
 
 def interval(values, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and t-interval of the finite ``values`` (NaN dropped); (−inf, inf) with fewer than 2."""
-    from scipy import stats
+    """Mean and t-interval (:func:`stalenb.stats.ci95` at ``level``) of the finite ``values`` (NaN
+    dropped); (−inf, inf) around the mean with fewer than 2."""
+    from .stats import ci95
 
     v = np.asarray(values, dtype=float)
-    v = v[~np.isnan(v)]
     if np.isinf(v).any():
         raise ValueError("interval needs finite values (take censored times at their limit first)")
-    if len(v) < 2:
-        return (float(v.mean()) if len(v) else math.nan), -math.inf, math.inf
-    mean = float(v.mean())
-    half = float(stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
-    return mean, mean - half, mean + half
+    mean, half, _, n = ci95(v, level)
+    return (mean, -math.inf, math.inf) if n < 2 else (mean, mean - half, mean + half)

@@ -28,9 +28,9 @@ import pandas as pd
 from scipy import stats
 
 
-def ci95(values) -> tuple[float, float, float, int]:
-    """(mean, half-width of the 95 % t-interval, std, n) of the finite ``values`` (NaN half-width
-    and std for n < 2; NaN mean for n = 0)."""
+def ci95(values, level: float = 0.95) -> tuple[float, float, float, int]:
+    """(mean, half-width of the t-interval of coverage ``level`` (95 % by default), std, n) of the
+    finite ``values`` (NaN half-width and std for n < 2; NaN mean for n = 0)."""
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     n = len(v)
@@ -40,7 +40,7 @@ def ci95(values) -> tuple[float, float, float, int]:
     if n < 2:
         return mean, math.nan, math.nan, n
     sd = float(v.std(ddof=1))
-    return mean, float(stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)), sd, n
+    return mean, float(stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)), sd, n
 
 
 def paired_difference(table: pd.DataFrame, a: str, b: str, *, column: str = "method", pair_on=("seed",),

@@ -80,3 +80,7 @@ def test_log_speedups_open_the_side_a_censored_time_bounds():
     mean, low, high = op.interval([1.0, 2.0, 3.0])
     assert mean == 2.0 and low == pytest.approx(2 - 4.302653 / math.sqrt(3)) and high > 3.0
     assert op.interval([1.0])[1:] == (-math.inf, math.inf)
+    _, low90, high90 = op.interval([1.0, 2.0, 3.0], 0.9)
+    assert high90 - low90 == pytest.approx(2 * 2.919986 / math.sqrt(3))  # t(0.95, 2) = 2.919986
+    with pytest.raises(ValueError, match="finite"):
+        op.interval([1.0, math.inf])
