@@ -16,6 +16,11 @@ seeds) and a **smallest effect of interest** δ > 0, named with its reason befor
 - :func:`seeds_for_power` — the number of paired seeds for a given power at δ from a pilot's paired
   standard deviation (exact, with the noncentral t distribution); :func:`seeds_for_equivalence`,
   the same for TOST at a true difference of 0.
+- :class:`Looks` — a two-stage (group-sequential) design with its looks fixed in advance: Pocock's
+  repeated confidence intervals (:func:`pocock_level`) keep the coverage over all looks, so a
+  comparison decided at the first look stops there and the rest get the second stage's seeds.
+- :func:`holm_answers` — Holm across a family of such answers (06's cells of one primary endpoint).
+- :func:`every_level` — "improves at every level" (intersection–union; Holm on the refuting side).
 - :func:`valid_arm` — the validity gate: an arm with a diverged run, or below a sanity accuracy,
   gets no accuracy verdict (its divergence is a finding of its own).
 
@@ -166,6 +171,147 @@ def seeds_for_equivalence(*, sd: float, delta: float, alpha: float = 0.05, power
     return n
 
 
+def pocock_level(fractions=(0.5, 1.0), alpha: float = 0.05) -> float:
+    """The nominal two-sided level of each look of Pocock's (1977) group-sequential test with looks at
+    the information ``fractions`` (cumulative, the last 1): the constant c with
+    P(|Z_k| < c for every look k) = 1 − ``alpha`` for the Brownian-motion statistics Z_k of the looks,
+    corr(Z_i, Z_j) = √(t_i / t_j); returns 2·(1 − Φ(c)). An interval of coverage 1 − (this level) at
+    every look is a *repeated confidence interval* (Jennison & Turnbull 1989): all of them cover the
+    true effect with probability ≥ 1 − ``alpha``, so decisions taken from any look keep that error rate.
+
+    Example (Jennison & Turnbull 2000, Table 2.1: C_P(2, 0.05) = 2.178, C_P(2, 0.10) = 1.875):
+        >>> round(pocock_level((0.5, 1.0), 0.05), 3), round(pocock_level((0.5, 1.0), 0.10), 3)
+        (0.029, 0.061)
+    """
+    from scipy import optimize
+
+    t = np.asarray(fractions, dtype=float)
+    if t.ndim != 1 or not len(t) or np.any(np.diff(t) <= 0) or t[0] <= 0 or not math.isclose(t[-1], 1.0):
+        raise ValueError(f"fractions must increase to 1 (e.g. (0.5, 1.0)), got {fractions!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
+    if len(t) == 1:
+        return float(alpha)
+    cov = np.sqrt(np.minimum.outer(t, t) / np.maximum.outer(t, t))
+    mvn = stats.multivariate_normal(mean=np.zeros(len(t)), cov=cov, seed=0)
+
+    def excess(c):  # P(some |Z_k| >= c) − α
+        return 1 - mvn.cdf(np.full(len(t), c), lower_limit=np.full(len(t), -c)) - alpha
+
+    c = optimize.brentq(excess, stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(1 - alpha / (2 * len(t))) + 0.1,
+                        xtol=1e-6)
+    return float(2 * stats.norm.sf(c))
+
+
+class Looks:
+    """A group-sequential design fixed before the runs: cumulative ``seeds`` per arm at each look
+    (default 10, then 20) and the family error ``alpha``.
+
+    At every look each comparison gets a Pocock repeated confidence interval (:func:`pocock_level` at
+    the looks' fractions): two-sided coverage 1 − α' for "improves", 1 − 2α' for the equivalence
+    (TOST) reading, α' the nominal level of 2·α there; t quantiles at the look's seeds. A comparison
+    decided at a look (:func:`improves` / :func:`equivalent`) stops; the rest go on to the next look.
+    After the last, an undecided comparison states the seeds a fixed-size follow-up would need at the
+    observed paired SD (:func:`seeds_for_power` / :func:`seeds_for_equivalence`, α = ``alpha``).
+
+    Example:
+        >>> looks = Looks((10, 20))
+        >>> round(looks.coverage("improves"), 3), round(looks.coverage("equivalent"), 3)
+        (0.971, 0.939)
+    """
+
+    RULES = ("improves", "equivalent")
+
+    def __init__(self, seeds=(10, 20), alpha: float = 0.05):
+        seeds = tuple(int(s) for s in seeds)
+        if not seeds or seeds[0] < 2 or any(b <= a for a, b in zip(seeds, seeds[1:])):
+            raise ValueError(f"seeds must be increasing cumulative seed counts, the first >= 2, got {seeds!r}")
+        self.seeds, self.alpha = seeds, float(alpha)
+        fractions = tuple(s / seeds[-1] for s in seeds)
+        self._nominal = {"improves": pocock_level(fractions, self.alpha),
+                         "equivalent": pocock_level(fractions, 2 * self.alpha) / 2}  # per side of TOST
+
+    def coverage(self, rule: str) -> float:
+        """Coverage of each look's interval under ``rule`` ("improves": two-sided; "equivalent": 1 − 2α')."""
+        if rule not in self.RULES:
+            raise ValueError(f"rule must be one of {self.RULES}, got {rule!r}")
+        return 1 - self._nominal["improves"] if rule == "improves" else 1 - 2 * self._nominal["equivalent"]
+
+    def answer(self, diffs, *, rule: str, delta: float) -> dict:
+        """The answer from the paired differences ``diffs`` seen so far (their count must be a look's).
+
+        Returns ``answer``, ``statistic`` (mean), ``ci_low``, ``ci_high``, ``coverage``, ``sd``,
+        ``seeds``, ``look`` (1-based), ``final`` (a decision, or the last look) and, for an undecided
+        final answer, ``seeds_needed``.
+        """
+        d = np.asarray(diffs, dtype=float)
+        if d.ndim != 1 or not np.all(np.isfinite(d)):
+            raise ValueError("diffs must be one finite paired difference per seed")
+        if len(d) not in self.seeds:
+            raise ValueError(f"{len(d)} paired differences is not a look of this design {self.seeds}")
+        from .stats import ci95
+
+        cover = self.coverage(rule)
+        mean, half, sd, n = ci95(d, cover)
+        low, high = mean - half, mean + half
+        decide = improves if rule == "improves" else equivalent
+        ans = decide(low, high, delta=delta)
+        look = self.seeds.index(n) + 1
+        out = {"answer": ans, "statistic": mean, "ci_low": low, "ci_high": high, "coverage": cover, "sd": sd,
+               "seeds": n, "look": look, "final": ans != "undecided" or look == len(self.seeds), "rule": rule,
+               "delta": float(delta), "nominal": self._nominal[rule] if rule == "equivalent"
+               else self._nominal[rule] / 2}  # the one-sided level each side is tested at
+        if ans == "undecided" and out["final"]:
+            need = seeds_for_power if rule == "improves" else seeds_for_equivalence
+            out["seeds_needed"] = need(sd=max(sd, 1e-12), delta=delta, alpha=self.alpha) if sd > 0 else n
+        return out
+
+
+def holm_answers(results, alpha: float = 0.05) -> list[str]:
+    """Holm's step-down across a family of "improves" answers (:meth:`Looks.answer` results, each at
+    the look where it stopped): each side is a one-sided paired t-test — "supports" of θ ≤ 0, "refutes"
+    of θ ≥ δ — whose p-value, rescaled by ``alpha/2`` over the look's nominal one-sided level, is
+    adjusted by :func:`holm` across the family; a side decides when its adjusted value is below
+    ``alpha/2``. Refutation takes precedence, as in :func:`improves`. With one result this returns
+    its own answer.
+    """
+    results = list(results)
+    if not results or any(r.get("rule") != "improves" for r in results):
+        raise ValueError("results must be a non-empty list of Looks.answer(...) results under rule 'improves'")
+    p = {"supports": [], "refutes": []}
+    for r in results:
+        n, se = r["seeds"], r["sd"] / math.sqrt(r["seeds"])
+        scale = (alpha / 2) / r["nominal"]
+        if not se > 0:  # identical differences: the sign of the mean decides
+            p["supports"].append(0.0 if r["statistic"] > 0 else 1.0)
+            p["refutes"].append(0.0 if r["statistic"] < r["delta"] else 1.0)
+            continue
+        p["supports"].append(min(1.0, scale * stats.t.sf(r["statistic"] / se, n - 1)))
+        p["refutes"].append(min(1.0, scale * stats.t.cdf((r["statistic"] - r["delta"]) / se, n - 1)))
+    sup, ref = (holm(p[side]) < alpha / 2 for side in ("supports", "refutes"))
+    return ["refutes" if r_ else "supports" if s_ else "undecided" for s_, r_ in zip(sup, ref)]
+
+
+def every_level(results) -> dict:
+    """"Improves at every level" from per-level :meth:`Looks.answer` results (rule "improves"):
+    intersection–union for *supports* (Berger 1982: every level's lower end above 0, each at its own
+    coverage, so ``ci_low`` is the smallest lower end) and Holm for *refutes* (some level's upper end
+    below δ: Holm rejects any of m hypotheses exactly when the smallest p-value is below α/m, so
+    ``ci_high`` is the smallest upper end at the one-sided level nominal/m). ``statistic`` is the
+    smallest per-level mean; ``answer`` follows from :func:`improves` on [ci_low, ci_high].
+    """
+    results = list(results)
+    if not results or any(r.get("rule") != "improves" for r in results):
+        raise ValueError("results must be a non-empty list of Looks.answer(...) results under rule 'improves'")
+    m = len(results)
+    highs = [r["statistic"] + stats.t.ppf(1 - r["nominal"] / m, r["seeds"] - 1) * r["sd"] / math.sqrt(r["seeds"])
+             for r in results]
+    low, high = min(r["ci_low"] for r in results), min(highs)
+    delta = results[0]["delta"]
+    return {"statistic": min(r["statistic"] for r in results), "ci_low": low, "ci_high": high,
+            "answer": improves(low, high, delta=delta), "delta": delta, "levels": m}
+
+
 def valid_arm(final_accuracy, diverged, *, sanity: float) -> bool:
     """The validity gate: True when no run of the arm diverged and every run ends at or above the
     ``sanity`` accuracy (e.g. twice chance); otherwise the arm gets no accuracy verdict."""
@@ -177,4 +323,4 @@ def valid_arm(final_accuracy, diverged, *, sanity: float) -> bool:
 
 
 __all__ = ["ANSWERS", "improves", "equivalent", "holm", "power_paired", "seeds_for_power", "power_equivalence",
-           "seeds_for_equivalence", "valid_arm"]
+           "seeds_for_equivalence", "pocock_level", "Looks", "holm_answers", "every_level", "valid_arm"]

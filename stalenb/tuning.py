@@ -8,7 +8,9 @@ never an edge of the searched range unless the search says so (``at_edge`` colum
 
 Score of one (arm, lr): the mean over ``seeds`` of the run's final ``val_acc`` (mean of the last
 ``tail`` evaluations); a diverged run scores its last value, which is chance level or worse, so a
-too-large step loses without special-casing.
+too-large step loses without special-casing. With ``guard=True`` (issue 22) a step size is not
+eligible when a tuning seed diverged at it or at the next larger grid value: the choice stays one grid
+step clear of the divergence cliff (``eligible`` column).
 
 Example:
     >>> log_grid(0.1, 4.0, 2)
@@ -46,8 +48,23 @@ def _scores(arms: dict, lrs, seeds, tail, jobs, executor, desc) -> pd.DataFrame:
                                                             diverged=("diverged", "mean"))
 
 
+def _eligible(part: pd.DataFrame, guard: bool) -> pd.Series:
+    """Rows of one arm's (sorted) grid that may be chosen: all, or with ``guard`` those with no diverged
+    tuning seed at the value and at the next larger one; all again when that leaves none."""
+    if not guard:
+        return pd.Series(True, index=part.index)
+    bad = part.diverged.to_numpy() > 0
+    ok = ~bad & ~np.append(bad[1:], False)
+    return pd.Series(ok if ok.any() else np.ones(len(part), bool), index=part.index)
+
+
+def _best(part: pd.DataFrame, guard: bool):
+    part = part.sort_values("lr")
+    return part[_eligible(part, guard)].val_acc.idxmax()
+
+
 def tune(arms: dict, grid, *, seeds=(0,), tail: int = 1, max_extend: int = 2, jobs: int = 1,
-         executor=None, desc: str = "lr search") -> tuple[dict, pd.DataFrame]:
+         executor=None, desc: str = "lr search", guard: bool = False) -> tuple[dict, pd.DataFrame]:
     """Best learning rate per arm by validation accuracy.
 
     Args:
@@ -57,6 +74,7 @@ def tune(arms: dict, grid, *, seeds=(0,), tail: int = 1, max_extend: int = 2, jo
         tail: evaluations averaged at the end of a run.
         max_extend: how many times a grid may grow past an edge that holds the best value.
         jobs, executor: passed to :func:`stalenb.experiments.run_all`.
+        guard: keep the choice one grid step clear of a value where a tuning seed diverged.
 
     Returns:
         ``(best, table)``: ``best`` maps each arm to its chosen lr; ``table`` has one row per
@@ -76,7 +94,7 @@ def tune(arms: dict, grid, *, seeds=(0,), tail: int = 1, max_extend: int = 2, jo
         grow = {}
         for arm, g in grids.items():
             part = table[table.arm == arm]
-            best = float(part.loc[part.val_acc.idxmax(), "lr"])
+            best = float(part.loc[_best(part, guard), "lr"])
             tried = sorted(part.lr)
             ratio = tried[1] / tried[0]
             if math.isclose(best, tried[0]):
@@ -88,7 +106,8 @@ def tune(arms: dict, grid, *, seeds=(0,), tail: int = 1, max_extend: int = 2, jo
         extra = _scores({a: arms[a] for a in grow}, grow, seeds, tail, jobs, executor, desc + " (edge)")
         table = pd.concat([table, extra], ignore_index=True)
     table = table.sort_values(["arm", "lr"], ignore_index=True)
-    best_idx = table.groupby("arm", sort=False).val_acc.idxmax()
+    table["eligible"] = pd.concat([_eligible(part, guard) for _, part in table.groupby("arm", sort=False)])
+    best_idx = pd.Series({arm: _best(part, guard) for arm, part in table.groupby("arm", sort=False)})
     table["best"] = False
     table.loc[best_idx.to_numpy(), "best"] = True
     edges = table.groupby("arm").lr.agg(["min", "max"])
