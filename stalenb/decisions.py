@@ -7,7 +7,9 @@ seeds) and a **smallest effect of interest** δ > 0, named with its reason befor
   upper end lies below δ (any gain is smaller than the smallest that matters — with enough seeds a
   true effect of 0 is refuted, which a threshold of 0 alone can never do); otherwise *undecided*.
   A refutation takes precedence when the interval lies in (0, δ): a real but negligible gain.
-- :func:`equivalent` — "negligible effect" / "does not harm" read as equivalence, the two one-sided
+- :func:`noninferior` — "does not harm" read as non-inferiority: *supports* when the lower end lies
+  above −δ, *refutes* when the upper end lies below −δ.
+- :func:`equivalent` — "negligible effect" read as equivalence, the two one-sided
   tests (Schuirmann 1987): *supports* when the 90 % interval lies inside (−δ, δ), *refutes* when it
   lies wholly outside, otherwise *undecided*.
 - :func:`holm` — Holm's (1979) step-down adjustment of p-values across levels (the "refutes" side of
@@ -203,16 +205,37 @@ def pocock_level(fractions=(0.5, 1.0), alpha: float = 0.05) -> float:
     return float(2 * stats.norm.sf(c))
 
 
+def noninferior(low: float, high: float, *, delta: float) -> str:
+    """"Does not harm" read as non-inferiority with margin δ: *supports* when the interval's lower end
+    lies above −δ, *refutes* when its upper end lies below −δ (a loss larger than what matters).
+
+    Example:
+        >>> noninferior(-0.004, 0.03, delta=0.01), noninferior(-0.05, -0.02, delta=0.01)
+        ('supports', 'refutes')
+    """
+    low, high, delta = _interval(low, high, delta)
+    if math.isfinite(high) and high < -delta:
+        return "refutes"
+    if math.isfinite(low) and low > -delta:
+        return "supports"
+    return "undecided"
+
+
+#: Rule name -> the function that turns an interval into an answer.
+DECIDE = {"improves": improves, "equivalent": equivalent, "noninferior": noninferior}
+
+
 class Looks:
     """A group-sequential design fixed before the runs: cumulative ``seeds`` per arm at each look
-    (default 10, then 20) and the family error ``alpha``.
+    (default 10, then 20) and the error ``alpha`` of each comparison over its looks.
 
     At every look each comparison gets a Pocock repeated confidence interval (:func:`pocock_level` at
-    the looks' fractions): two-sided coverage 1 − α' for "improves", 1 − 2α' for the equivalence
-    (TOST) reading, α' the nominal level of 2·α there; t quantiles at the look's seeds. A comparison
-    decided at a look (:func:`improves` / :func:`equivalent`) stops; the rest go on to the next look.
-    After the last, an undecided comparison states the seeds a fixed-size follow-up would need at the
-    observed paired SD (:func:`seeds_for_power` / :func:`seeds_for_equivalence`, α = ``alpha``).
+    the looks' fractions): two-sided coverage 1 − α' for "improves" and "noninferior" (each side then
+    errs with at most α/2 over the looks), 1 − 2α' for the equivalence (TOST) reading, α' the nominal
+    level of 2·α there; t quantiles at the look's seeds. A comparison decided at a look stops; the
+    rest go on to the next. After the last, an undecided comparison states the seeds per arm a
+    fresh fixed-size follow-up would need at the observed paired SD (:func:`seeds_for_power` /
+    :func:`seeds_for_equivalence`, α = ``alpha``, 80 % power).
 
     Example:
         >>> looks = Looks((10, 20))
@@ -220,29 +243,32 @@ class Looks:
         (0.971, 0.939)
     """
 
-    RULES = ("improves", "equivalent")
+    RULES = tuple(DECIDE)
 
     def __init__(self, seeds=(10, 20), alpha: float = 0.05):
         seeds = tuple(int(s) for s in seeds)
         if not seeds or seeds[0] < 2 or any(b <= a for a, b in zip(seeds, seeds[1:])):
             raise ValueError(f"seeds must be increasing cumulative seed counts, the first >= 2, got {seeds!r}")
         self.seeds, self.alpha = seeds, float(alpha)
-        fractions = tuple(s / seeds[-1] for s in seeds)
-        self._nominal = {"improves": pocock_level(fractions, self.alpha),
-                         "equivalent": pocock_level(fractions, 2 * self.alpha) / 2}  # per side of TOST
+        self.fractions = tuple(s / seeds[-1] for s in seeds)
 
-    def coverage(self, rule: str) -> float:
-        """Coverage of each look's interval under ``rule`` ("improves": two-sided; "equivalent": 1 − 2α')."""
+    def nominal(self, rule: str, alpha: float | None = None) -> float:
+        """The one-sided level each side of ``rule`` is tested at, per look (at family error ``alpha``)."""
         if rule not in self.RULES:
             raise ValueError(f"rule must be one of {self.RULES}, got {rule!r}")
-        return 1 - self._nominal["improves"] if rule == "improves" else 1 - 2 * self._nominal["equivalent"]
+        a = self.alpha if alpha is None else alpha
+        return pocock_level(self.fractions, 2 * a if rule == "equivalent" else a) / 2
+
+    def coverage(self, rule: str) -> float:
+        """Two-sided coverage of each look's interval under ``rule``."""
+        return 1 - 2 * self.nominal(rule)
 
     def answer(self, diffs, *, rule: str, delta: float) -> dict:
         """The answer from the paired differences ``diffs`` seen so far (their count must be a look's).
 
         Returns ``answer``, ``statistic`` (mean), ``ci_low``, ``ci_high``, ``coverage``, ``sd``,
-        ``seeds``, ``look`` (1-based), ``final`` (a decision, or the last look) and, for an undecided
-        final answer, ``seeds_needed``.
+        ``seeds``, ``look`` (1-based), ``final`` (a decision, or the last look), ``rule``, ``delta``,
+        ``nominal``, ``looks`` and, for an undecided final answer, ``seeds_needed``.
         """
         d = np.asarray(diffs, dtype=float)
         if d.ndim != 1 or not np.all(np.isfinite(d)):
@@ -254,58 +280,67 @@ class Looks:
         cover = self.coverage(rule)
         mean, half, sd, n = ci95(d, cover)
         low, high = mean - half, mean + half
-        decide = improves if rule == "improves" else equivalent
-        ans = decide(low, high, delta=delta)
+        ans = DECIDE[rule](low, high, delta=delta)
         look = self.seeds.index(n) + 1
         out = {"answer": ans, "statistic": mean, "ci_low": low, "ci_high": high, "coverage": cover, "sd": sd,
                "seeds": n, "look": look, "final": ans != "undecided" or look == len(self.seeds), "rule": rule,
-               "delta": float(delta), "nominal": self._nominal[rule] if rule == "equivalent"
-               else self._nominal[rule] / 2}  # the one-sided level each side is tested at
+               "delta": float(delta), "nominal": self.nominal(rule), "looks": self}
         if ans == "undecided" and out["final"]:
-            need = seeds_for_power if rule == "improves" else seeds_for_equivalence
-            out["seeds_needed"] = need(sd=max(sd, 1e-12), delta=delta, alpha=self.alpha) if sd > 0 else n
+            need = seeds_for_equivalence if rule == "equivalent" else seeds_for_power
+            out["seeds_needed"] = need(sd=sd, delta=delta, alpha=self.alpha) if sd > 0 else n
         return out
 
 
-def holm_answers(results, alpha: float = 0.05) -> list[str]:
-    """Holm's step-down across a family of "improves" answers (:meth:`Looks.answer` results, each at
-    the look where it stopped): each side is a one-sided paired t-test — "supports" of θ ≤ 0, "refutes"
-    of θ ≥ δ — whose p-value, rescaled by ``alpha/2`` over the look's nominal one-sided level, is
-    adjusted by :func:`holm` across the family; a side decides when its adjusted value is below
-    ``alpha/2``. Refutation takes precedence, as in :func:`improves`. With one result this returns
-    its own answer.
+def _one_sided_p(r, side: str) -> float:
+    """One-sided paired t p-value of a result's side: "supports" tests θ ≤ 0, "refutes" θ ≥ δ."""
+    se = r["sd"] / math.sqrt(r["seeds"])
+    shift = 0.0 if side == "supports" else r["delta"]
+    if not se > 0:  # identical differences: the sign decides
+        return 0.0 if (r["statistic"] > shift if side == "supports" else r["statistic"] < shift) else 1.0
+    t = (r["statistic"] - shift) / se
+    return float(stats.t.sf(t, r["seeds"] - 1) if side == "supports" else stats.t.cdf(t, r["seeds"] - 1))
+
+
+def holm_answers(results) -> list[str]:
+    """Holm's step-down across a family of "improves" answers (:meth:`Looks.answer` results of one
+    design, each at the look where it stopped). Each side — "supports" (θ ≤ 0 rejected) and "refutes"
+    (θ ≥ δ rejected) — is stepped down separately: sorted by one-sided p-value, the i-th of m is
+    rejected while its p lies below the Pocock one-sided level recomputed at family error α/(m − i + 1)
+    (not the per-look level divided, which is slightly lenient). Refutation takes precedence, as in
+    :func:`improves`. With one result this returns its own answer.
     """
     results = list(results)
     if not results or any(r.get("rule") != "improves" for r in results):
         raise ValueError("results must be a non-empty list of Looks.answer(...) results under rule 'improves'")
-    p = {"supports": [], "refutes": []}
-    for r in results:
-        n, se = r["seeds"], r["sd"] / math.sqrt(r["seeds"])
-        scale = (alpha / 2) / r["nominal"]
-        if not se > 0:  # identical differences: the sign of the mean decides
-            p["supports"].append(0.0 if r["statistic"] > 0 else 1.0)
-            p["refutes"].append(0.0 if r["statistic"] < r["delta"] else 1.0)
-            continue
-        p["supports"].append(min(1.0, scale * stats.t.sf(r["statistic"] / se, n - 1)))
-        p["refutes"].append(min(1.0, scale * stats.t.cdf((r["statistic"] - r["delta"]) / se, n - 1)))
-    sup, ref = (holm(p[side]) < alpha / 2 for side in ("supports", "refutes"))
-    return ["refutes" if r_ else "supports" if s_ else "undecided" for s_, r_ in zip(sup, ref)]
+    looks = results[0]["looks"]
+    m = len(results)
+    decided = {}
+    for side in ("supports", "refutes"):
+        p = [_one_sided_p(r, side) for r in results]
+        rejected = np.zeros(m, bool)
+        for i, j in enumerate(np.argsort(p, kind="stable")):
+            if p[j] >= looks.nominal("improves", looks.alpha / (m - i)):
+                break
+            rejected[j] = True
+        decided[side] = rejected
+    return ["refutes" if r_ else "supports" if s_ else "undecided"
+            for s_, r_ in zip(decided["supports"], decided["refutes"])]
 
 
 def every_level(results) -> dict:
     """"Improves at every level" from per-level :meth:`Looks.answer` results (rule "improves"):
     intersection–union for *supports* (Berger 1982: every level's lower end above 0, each at its own
     coverage, so ``ci_low`` is the smallest lower end) and Holm for *refutes* (some level's upper end
-    below δ: Holm rejects any of m hypotheses exactly when the smallest p-value is below α/m, so
-    ``ci_high`` is the smallest upper end at the one-sided level nominal/m). ``statistic`` is the
-    smallest per-level mean; ``answer`` follows from :func:`improves` on [ci_low, ci_high].
+    below δ: Holm rejects any of m hypotheses exactly when the smallest p-value passes its first step,
+    the Pocock level at α/m, so ``ci_high`` is the smallest upper end at that level). ``statistic`` is
+    the smallest per-level mean; ``answer`` follows from :func:`improves` on [ci_low, ci_high].
     """
     results = list(results)
     if not results or any(r.get("rule") != "improves" for r in results):
         raise ValueError("results must be a non-empty list of Looks.answer(...) results under rule 'improves'")
     m = len(results)
-    highs = [r["statistic"] + stats.t.ppf(1 - r["nominal"] / m, r["seeds"] - 1) * r["sd"] / math.sqrt(r["seeds"])
-             for r in results]
+    level = results[0]["looks"].nominal("improves", results[0]["looks"].alpha / m)
+    highs = [r["statistic"] + stats.t.isf(level, r["seeds"] - 1) * r["sd"] / math.sqrt(r["seeds"]) for r in results]
     low, high = min(r["ci_low"] for r in results), min(highs)
     delta = results[0]["delta"]
     return {"statistic": min(r["statistic"] for r in results), "ci_low": low, "ci_high": high,
@@ -323,4 +358,4 @@ def valid_arm(final_accuracy, diverged, *, sanity: float) -> bool:
 
 
 __all__ = ["ANSWERS", "improves", "equivalent", "holm", "power_paired", "seeds_for_power", "power_equivalence",
-           "seeds_for_equivalence", "pocock_level", "Looks", "holm_answers", "every_level", "valid_arm"]
+           "seeds_for_equivalence", "noninferior", "DECIDE", "pocock_level", "Looks", "holm_answers", "every_level", "valid_arm"]

@@ -10,7 +10,8 @@ Score of one (arm, lr): the mean over ``seeds`` of the run's final ``val_acc`` (
 ``tail`` evaluations); a diverged run scores its last value, which is chance level or worse, so a
 too-large step loses without special-casing. With ``guard=True`` (issue 22) a step size is not
 eligible when a tuning seed diverged at it or at the next larger grid value: the choice stays one grid
-step clear of the divergence cliff (``eligible`` column).
+step clear of the divergence cliff (``eligible`` column; with ``sanity`` > 0 a run that ends below
+that validation accuracy counts as failed too).
 
 Example:
     >>> log_grid(0.1, 4.0, 2)
@@ -45,26 +46,30 @@ def _scores(arms: dict, lrs, seeds, tail, jobs, executor, desc) -> pd.DataFrame:
     fin = ex.final(res.history, ["arm", "lr", "seed"], metric="val_acc", tail=tail)
     fin["val_acc"] = fin["val_acc"].fillna(0.0)
     return fin.groupby(["arm", "lr"], as_index=False).agg(val_acc=("val_acc", "mean"),
-                                                            diverged=("diverged", "mean"))
+                                                            diverged=("diverged", "mean"),
+                                                            worst_val_acc=("val_acc", "min"))
 
 
-def _eligible(part: pd.DataFrame, guard: bool) -> pd.Series:
-    """Rows of one arm's (sorted) grid that may be chosen: all, or with ``guard`` those with no diverged
-    tuning seed at the value and at the next larger one; all again when that leaves none."""
+def _eligible(part: pd.DataFrame, guard: bool, sanity: float = 0.0) -> pd.Series:
+    """Rows of one arm's (sorted) grid that may be chosen: all, or with ``guard`` those where no tuning
+    seed failed (diverged, or ended below ``sanity`` validation accuracy) at the value and at the next
+    larger one; all again when that leaves none (the table's ``guard_fallback`` says so)."""
     if not guard:
         return pd.Series(True, index=part.index)
-    bad = part.diverged.to_numpy() > 0
+    worst = part.worst_val_acc.to_numpy() if "worst_val_acc" in part else np.ones(len(part))
+    bad = (part.diverged.to_numpy() > 0) | ~(worst >= sanity)
     ok = ~bad & ~np.append(bad[1:], False)
     return pd.Series(ok if ok.any() else np.ones(len(part), bool), index=part.index)
 
 
-def _best(part: pd.DataFrame, guard: bool):
+def _best(part: pd.DataFrame, guard: bool, sanity: float = 0.0):
     part = part.sort_values("lr")
-    return part[_eligible(part, guard)].val_acc.idxmax()
+    return part[_eligible(part, guard, sanity)].val_acc.idxmax()
 
 
 def tune(arms: dict, grid, *, seeds=(0,), tail: int = 1, max_extend: int = 2, jobs: int = 1,
-         executor=None, desc: str = "lr search", guard: bool = False) -> tuple[dict, pd.DataFrame]:
+         executor=None, desc: str = "lr search", guard: bool = False,
+         sanity: float = 0.0) -> tuple[dict, pd.DataFrame]:
     """Best learning rate per arm by validation accuracy.
 
     Args:
@@ -74,7 +79,8 @@ def tune(arms: dict, grid, *, seeds=(0,), tail: int = 1, max_extend: int = 2, jo
         tail: evaluations averaged at the end of a run.
         max_extend: how many times a grid may grow past an edge that holds the best value.
         jobs, executor: passed to :func:`stalenb.experiments.run_all`.
-        guard: keep the choice one grid step clear of a value where a tuning seed diverged.
+        guard: keep the choice one grid step clear of a value where a tuning seed failed: diverged,
+            or ended below ``sanity`` validation accuracy (a run stuck at chance is a failure too).
 
     Returns:
         ``(best, table)``: ``best`` maps each arm to its chosen lr; ``table`` has one row per
@@ -94,7 +100,7 @@ def tune(arms: dict, grid, *, seeds=(0,), tail: int = 1, max_extend: int = 2, jo
         grow = {}
         for arm, g in grids.items():
             part = table[table.arm == arm]
-            best = float(part.loc[_best(part, guard), "lr"])
+            best = float(part.loc[_best(part, guard, sanity), "lr"])
             tried = sorted(part.lr)
             ratio = tried[1] / tried[0]
             if math.isclose(best, tried[0]):
@@ -106,8 +112,12 @@ def tune(arms: dict, grid, *, seeds=(0,), tail: int = 1, max_extend: int = 2, jo
         extra = _scores({a: arms[a] for a in grow}, grow, seeds, tail, jobs, executor, desc + " (edge)")
         table = pd.concat([table, extra], ignore_index=True)
     table = table.sort_values(["arm", "lr"], ignore_index=True)
-    table["eligible"] = pd.concat([_eligible(part, guard) for _, part in table.groupby("arm", sort=False)])
-    best_idx = pd.Series({arm: _best(part, guard) for arm, part in table.groupby("arm", sort=False)})
+    groups = table.groupby("arm", sort=False)
+    table["eligible"] = pd.concat([_eligible(part, guard, sanity) for _, part in groups])
+    worst = table.worst_val_acc if "worst_val_acc" in table else pd.Series(1.0, index=table.index)
+    failed = (table.diverged.gt(0) | ~worst.ge(sanity)).groupby(table.arm).transform("any")
+    table["guard_fallback"] = guard & failed & table.groupby("arm").eligible.transform("all")
+    best_idx = pd.Series({arm: _best(part, guard, sanity) for arm, part in groups})
     table["best"] = False
     table.loc[best_idx.to_numpy(), "best"] = True
     edges = table.groupby("arm").lr.agg(["min", "max"])

@@ -92,3 +92,85 @@ def test_bad_inputs_name_the_parameter():
         dc.holm([0.2, 1.5])
     with pytest.raises(ValueError, match="one final accuracy"):
         dc.valid_arm([0.9], [False, False], sanity=0.2)
+
+
+# -- the group-sequential design (issue 22, item 2) -------------------------------------------------
+
+@pytest.mark.parametrize("fractions, alpha, c", [
+    ((0.5, 1.0), 0.05, 2.178), ((0.5, 1.0), 0.10, 1.875), ((1 / 3, 2 / 3, 1.0), 0.05, 2.289),
+])
+def test_pocock_constants_from_the_textbook(fractions, alpha, c):
+    """Jennison & Turnbull (2000), Table 2.1: Pocock's C_P(K, α) for equally spaced looks."""
+    level = dc.pocock_level(fractions, alpha)
+    assert stats.norm.isf(level / 2) == pytest.approx(c, abs=0.003)
+
+
+def test_pocock_one_look_is_the_plain_level_and_bad_looks_raise():
+    assert dc.pocock_level((1.0,), 0.05) == 0.05
+    for bad in [(0.5,), (0.6, 0.5, 1.0), (0.0, 1.0)]:
+        with pytest.raises(ValueError, match="fractions"):
+            dc.pocock_level(bad)
+
+
+def test_looks_keep_the_error_over_both_looks():
+    """Under a true effect of 0, "supports" (lower end above 0 at either look, stopping at the first)
+    happens at most α/2 of the time; 95 % intervals at both looks would give about 0.04 instead."""
+    rng = np.random.default_rng(3)
+    looks, reps = dc.Looks((10, 20)), 6000
+    hits = 0
+    for d in rng.normal(0.0, 0.02, size=(reps, 20)):
+        first = looks.answer(d[:10], rule="improves", delta=0.01)
+        r = first if first["final"] else looks.answer(d, rule="improves", delta=0.01)
+        hits += r["answer"] == "supports"
+    assert hits / reps < 0.025 + 4 * math.sqrt(0.025 * 0.975 / reps)
+
+
+def test_looks_answer_fields_and_refusals():
+    looks = dc.Looks((10, 20))
+    d = np.full(10, 0.03) + np.linspace(-1e-3, 1e-3, 10)
+    r = looks.answer(d, rule="improves", delta=0.01)
+    assert (r["answer"], r["look"], r["final"], r["seeds"]) == ("supports", 1, True, 10) and "seeds_needed" not in r
+    wide = np.tile([0.05, -0.05], 10)
+    r2 = looks.answer(wide, rule="improves", delta=0.01)
+    assert r2["answer"] == "undecided" and r2["final"] and r2["seeds_needed"] > 20
+    assert not looks.answer(wide[:10], rule="improves", delta=0.01)["final"]
+    with pytest.raises(ValueError, match="not a look"):
+        looks.answer(d[:7], rule="improves", delta=0.01)
+    with pytest.raises(ValueError, match="rule"):
+        looks.coverage("negligible")
+
+
+def test_holm_answers_of_one_is_its_own_answer_and_holm_is_stricter():
+    rng = np.random.default_rng(0)
+    looks = dc.Looks((10, 20))
+    results = [looks.answer(rng.normal(m, 0.01, 10), rule="improves", delta=0.01)
+               for m in rng.uniform(-0.01, 0.03, 40)]
+    assert [dc.holm_answers([r])[0] for r in results] == [r["answer"] for r in results]
+    family = dc.holm_answers(results)
+    assert all(f == r["answer"] or f == "undecided" for f, r in zip(family, results))  # never a new decision
+    # a hand case: two comparisons whose lower ends barely clear 0 alone; Holm over both keeps neither
+    t = stats.t.isf(0.9 * looks.nominal("improves"), 9)
+    edge = {"rule": "improves", "delta": 0.01, "seeds": 10, "sd": 1.0, "statistic": t / math.sqrt(10),
+            "nominal": looks.nominal("improves"), "looks": looks, "answer": "supports"}
+    assert dc.holm_answers([edge]) == ["supports"] and dc.holm_answers([edge, edge]) == ["undecided"] * 2
+
+
+def test_noninferior_by_hand_and_in_looks():
+    assert dc.noninferior(-0.009, 0.02, delta=0.01) == "supports"
+    assert dc.noninferior(-0.03, -0.011, delta=0.01) == "refutes"
+    assert dc.noninferior(-0.02, 0.0, delta=0.01) == "undecided"
+    looks = dc.Looks((10, 20))
+    assert looks.coverage("noninferior") == looks.coverage("improves")
+    r = looks.answer(np.linspace(-0.004, 0.004, 10), rule="noninferior", delta=0.01)
+    assert r["answer"] == "supports" and r["final"]
+
+
+def test_every_level_by_hand():
+    looks = dc.Looks((10, 20))
+    up = looks.answer(0.03 + np.linspace(-1e-3, 1e-3, 10), rule="improves", delta=0.01)
+    flat = looks.answer(np.linspace(-1e-3, 1e-3, 10), rule="improves", delta=0.01)
+    both = dc.every_level([up, flat])
+    assert both["answer"] == "refutes" and both["ci_low"] == flat["ci_low"] and both["ci_high"] < 0.01
+    assert dc.every_level([up, up])["answer"] == "supports"
+    # Holm's first step: the upper end at the one-sided level nominal/m lies above the per-level one
+    assert dc.every_level([flat, flat])["ci_high"] > flat["ci_high"]
