@@ -165,11 +165,12 @@ def specs_at_horizon(labels: dict, config: Config, seeds, dim: int, horizon: flo
 
 # -- step sizes and evaluation runs -----------------------------------------------------------------
 def tune_arms(arms: dict, dim: int, horizons: dict, *, seed: int, fraction: float, lr_center: float,
-              lr_span: float, lr_points: int) -> tuple[dict, dict, dict]:
+              lr_span: float, lr_points: int, evals: int = 1, **changes) -> tuple[dict, dict, dict]:
     """The lr search of each arm of ``arms`` (:func:`backup_arms`), without running it.
 
-    Each arm runs at the tuning ``seed`` up to ``fraction`` · T(n) (``horizons`` maps n to T), one
-    evaluation at the end; its grid (:func:`stalenb.tuning.log_grid`, ``lr_points`` per side, up to
+    Each arm runs at the tuning ``seed`` up to ``fraction`` · T(n) (``horizons`` maps n to T), about
+    ``evals`` evaluations (one, at the end, by default), with the Config fields ``changes`` set (e.g. a
+    small ``eval_size``: the search reads only the validation split); its grid (:func:`stalenb.tuning.log_grid`, ``lr_points`` per side, up to
     ``lr_span`` away) is centred at ``lr_center`` divided by the arm's mean gradient mass up to that
     time (:func:`schedule_until`; 1 except for reuse), so that each arm's grid covers the same step
     lengths. Returns ``({arm: config}, {arm: lr grid}, {arm: mass})`` for :func:`stalenb.tuning.tune`.
@@ -179,7 +180,7 @@ def tune_arms(arms: dict, dim: int, horizons: dict, *, seed: int, fraction: floa
     cfgs, grids, masses = {}, {}, {}
     for name, (lab, cfg) in arms.items():
         until = fraction * horizons[lab["n"]]
-        cfg = at_horizon(cfg.replace(seed=seed), dim, until, 1)
+        cfg = at_horizon(cfg.replace(seed=seed, **changes), dim, until, evals)
         masses[name] = float(schedule_until(cfg, dim, until).mass.mean())
         cfgs[name], grids[name] = cfg, log_grid(lr_center / masses[name], lr_span, lr_points)
     return cfgs, grids, masses
@@ -316,3 +317,122 @@ def crossing_time(history: pd.DataFrame, by, target: float, horizon=None, metric
             t = math.nan if horizon is None else horizon
         rows.append({**dict(zip(by, key)), x: float(t), "reached": bool(len(ok))})
     return pd.DataFrame(rows)
+
+
+# -- the two-stage decisions of issue 22 ------------------------------------------------------------
+def run_table(history: pd.DataFrame, by, target: float, horizons: dict, tail: int = 3) -> pd.DataFrame:
+    """One row per run (``by``: label columns with ``n`` first and ``seed``): ``test_acc`` = the
+    endpoint, the mean of the run's last ``tail`` evaluations (the run ends at its horizon T(n), so
+    these are the last ones up to T); ``diverged``; ``sim_time`` and ``reached`` of
+    :func:`crossing_time` at ``target`` (censored at T(n) = ``horizons[n]``); ``log_tta`` its log."""
+    from .experiments import final
+
+    fin = final(history, by, "test_acc", tail=tail)[[*by, "test_acc", "diverged"]]
+    tta = crossing_time(history, by, target, horizon=horizons)
+    out = fin.merge(tta, on=list(by))
+    out["log_tta"] = np.log(out.sim_time)
+    return out
+
+
+def pair_arms(table: pd.DataFrame, a: str, b: str, n: int, k: int, seeds, metric: str = "test_acc",
+              sanity: float = 0.2) -> dict:
+    """Families ``a`` and ``b`` at (n, k) (sync: at every k) paired on ``seeds``: ``diffs`` (a − b per
+    seed, in seed order), ``diverged`` and ``below`` (runs under the ``sanity`` accuracy) per family,
+    ``valid`` (:func:`stalenb.decisions.valid_arm` for both) and ``reached`` (runs that reached the
+    target, per family). Raises when a seed lacks a run of either family (a pairing bug)."""
+    from .decisions import valid_arm
+
+    sel = table[(table.n == n) & table.family.isin([a, b]) & ((table.k == k) | (table.family == "sync"))
+                & table.seed.isin(list(seeds))]
+    wide = sel.pivot_table(index="seed", columns="family", values=metric, aggfunc="first")
+    if sorted(wide.index) != sorted(seeds) or wide[[a, b]].isna().any().any():
+        raise ValueError(f"{a} and {b} at n={n} k={k} lack runs for some of the seeds {list(seeds)}")
+    out = {"diffs": (wide[a] - wide[b]).loc[list(seeds)].to_numpy(dtype=float), "diverged": {}, "below": {},
+           "reached": {}}
+    valid = True
+    for fam in (a, b):
+        part = sel[sel.family == fam]
+        out["diverged"][fam] = int(part.diverged.sum())
+        out["below"][fam] = int((part.test_acc < sanity).sum())
+        out["reached"][fam] = int(part.reached.sum()) if "reached" in part else None
+        valid &= valid_arm(part.test_acc, part.diverged, sanity=sanity)
+    out["valid"] = bool(valid)
+    return out
+
+
+def _one_sided(r: dict | None, side: str) -> float:
+    """A result's one-sided paired t p-value: "supports" tests θ ≤ 0, "refutes" θ ≥ δ (as
+    :func:`stalenb.decisions.holm_answers`); 1 for no result (a gated cell)."""
+    from scipy import stats
+
+    if r is None:
+        return 1.0
+    se, shift = r["sd"] / math.sqrt(r["seeds"]), (0.0 if side == "supports" else r["delta"])
+    if not se > 0:  # identical differences: the sign decides
+        return 0.0 if (r["statistic"] > shift if side == "supports" else r["statistic"] < shift) else 1.0
+    t = (r["statistic"] - shift) / se
+    return float(stats.t.sf(t, r["seeds"] - 1) if side == "supports" else stats.t.cdf(t, r["seeds"] - 1))
+
+
+def _holm_levels(p, looks) -> np.ndarray:
+    """Holm's step-down over one side's p-values ``p`` with Pocock levels (:meth:`Looks.nominal` at
+    family error α/(m − i) at step i): the one-sided level spent on each hypothesis — its own step's
+    level when rejected, else the level of the step where the step-down stopped (so a rejected
+    hypothesis has p below its level and no other has)."""
+    m, order = len(p), np.argsort(p, kind="stable")
+    levels = np.empty(m)
+    for i, j in enumerate(order):
+        level = looks.nominal("improves", looks.alpha / (m - i))
+        if p[j] >= level:  # the step-down stops here: this and every later one at this level
+            levels[order[i:]] = level
+            break
+        levels[j] = level
+    return levels
+
+
+def holm_intervals(results) -> list[dict | None]:
+    """Holm across a family of "improves" results (:meth:`stalenb.decisions.Looks.answer` of one design,
+    each at the look where it stopped; ``None`` for a cell the validity gate stopped, counted with
+    p-values 1 so that the family keeps its size), as intervals the ledger's rule reads.
+
+    Each side is stepped down as :func:`stalenb.decisions.holm_answers` does; a cell's lower end is the
+    one-sided t bound at the level Holm spent on its "supports" side (:func:`_holm_levels`: its own step's
+    level when rejected, else the level where the step-down stopped — the non-rejected share α equally, as
+    in the compatible intervals of Strassburger & Bretz 2008), its upper end the bound at the level spent
+    on its "refutes" side. So the lower end clears 0 exactly when Holm rejects θ ≤ 0, the upper end lies
+    below δ exactly when Holm rejects θ ≥ δ, and :func:`stalenb.decisions.improves` of the interval is the
+    Holm answer. Returns per result ``{"ci_low", "ci_high", "answer", "level_low", "level_high"}``.
+    """
+    from scipy import stats
+
+    from .decisions import improves
+
+    results = list(results)
+    live = [r for r in results if r is not None]
+    if not live:
+        return [None] * len(results)
+    looks = live[0]["looks"]
+    p = {side: np.array([_one_sided(r, side) for r in results]) for side in ("supports", "refutes")}
+    levels = {side: _holm_levels(p[side], looks) for side in p}
+    out = []
+    for i, r in enumerate(results):
+        if r is None:
+            out.append(None)
+            continue
+        se, mean = r["sd"] / math.sqrt(r["seeds"]), r["statistic"]
+        lv = (levels["supports"][i], levels["refutes"][i])
+        q = [stats.t.isf(x, r["seeds"] - 1) if se > 0 else 0.0 for x in lv]
+        low, high = mean - q[0] * se, mean + q[1] * se
+        rej = [p[side][i] < levels[side][i] for side in ("supports", "refutes")]
+        ans = "refutes" if rej[1] else "supports" if rej[0] else "undecided"
+        if improves(low, high, delta=r["delta"]) != ans:  # equal by construction, up to rounding
+            raise AssertionError(f"Holm interval [{low}, {high}] does not give Holm's answer {ans!r}")
+        out.append({"ci_low": low, "ci_high": high, "answer": ans, "level_low": lv[0], "level_high": lv[1]})
+    return out
+
+
+def follow_up(result: dict, arms: int, seconds_per_run: float) -> dict:
+    """What an undecided final result asks for: its ``seeds_needed`` (:meth:`Looks.answer`) and the
+    core-hours of ``arms`` runs per seed at ``seconds_per_run`` each (one thread)."""
+    need = int(result.get("seeds_needed") or result["seeds"])
+    return {"seeds_needed": need, "core_hours": round(need * arms * seconds_per_run / 3600, 2)}

@@ -174,3 +174,66 @@ def test_crossing_time_interpolates_and_censors():
     assert out.reached.tolist() == [True, False, False]
     assert math.isnan(backup.crossing_time(runs, ["n", "run"], 0.99).sim_time.iloc[0])
     assert backup.crossing_time(runs, ["n", "run"], 0.99, horizon=7.0).sim_time.tolist() == [7.0, 7.0, 7.0]
+
+
+def test_tune_arms_passes_evaluations_and_config_changes():
+    arms = backup.backup_arms(SYNC, [(4, 2)], stale_mass=1.0, asynchronous=False)
+    cfgs, _, _ = backup.tune_arms(arms, 10, {4: 0.4}, seed=100, fraction=1.0, lr_center=0.1, lr_span=2.0,
+                                  lr_points=2, evals=3, eval_size=7)
+    for arm, cfg in cfgs.items():  # 6 updates by 0.4 s, evaluated every ⌈6 / 3⌉ = 2 updates, on 7 digits
+        assert (cfg.steps, cfg.eval_every, cfg.eval_size) == (6, 2, 7), arm
+
+
+def _runs(rows):
+    return pd.DataFrame([{"n": n, "k": k, "family": f, "seed": s, "test_acc": a, "diverged": d, "reached": r}
+                         for n, k, f, s, a, d, r in rows])
+
+
+def test_run_table_endpoint_is_the_mean_of_the_last_three_evaluations():
+    h = pd.concat([_history([0.0, 1.0, 2.0, 3.0], [0.1, 0.5, 0.7, 0.9]).assign(n=4, seed=0, bytes_sent=0, samples=0),
+                   _history([0.0, 1.0, 2.0], [0.1, 0.95, 0.2]).assign(n=4, seed=1, bytes_sent=0, samples=0)])
+    t = backup.run_table(h, ["n", "seed"], 0.9, {4: 3.5})
+    assert t.test_acc.tolist() == pytest.approx([0.7, (0.1 + 0.95 + 0.2) / 3])
+    assert t.reached.tolist() == [True, True] and t.sim_time.tolist() == pytest.approx([3.0, 1.0 - 0.05 / 0.85])
+    assert t.log_tta.tolist() == pytest.approx(np.log(t.sim_time).tolist())
+
+
+def test_pair_arms_pairs_on_seed_counts_divergence_and_gates():
+    rows = [(4, 2, "reuse", s, 0.9 + 0.01 * s, False, True) for s in range(3)]
+    rows += [(4, 2, "matched", s, 0.88, s == 2, s != 1) for s in (2, 0, 1)]  # shuffled seeds; seed 2 diverged
+    rows += [(4, 4, "sync", s, 0.15, False, False) for s in range(3)]         # sync at k = n, below the sanity 0.2
+    t = _runs(rows)
+    p = backup.pair_arms(t, "reuse", "matched", 4, 2, [0, 1, 2])
+    assert p["diffs"] == pytest.approx([0.02, 0.03, 0.04]) and not p["valid"]
+    assert (p["diverged"], p["reached"]) == ({"reuse": 0, "matched": 1}, {"reuse": 3, "matched": 2})
+    assert backup.pair_arms(t, "reuse", "matched", 4, 2, [0, 1])["valid"]
+    s = backup.pair_arms(t, "reuse", "sync", 4, 2, [0, 1])
+    assert s["below"] == {"reuse": 0, "sync": 2} and not s["valid"]
+    with pytest.raises(ValueError, match="lack runs"):
+        backup.pair_arms(t, "reuse", "matched", 4, 2, [0, 1, 2, 3])
+
+
+def test_holm_intervals_give_holm_answers_and_widen_with_the_family():
+    from stalenb import decisions
+
+    looks = decisions.Looks((10, 20))
+    rng = np.random.default_rng(0)
+    results = [looks.answer(rng.normal(mu, 0.01, 10), rule="improves", delta=0.01) for mu in (0.03, 0.012, 0.0, -0.001)]
+    out = backup.holm_intervals(results)
+    assert [o["answer"] for o in out] == decisions.holm_answers(results)
+    for r, o in zip(results, out):  # Holm spends at most the look's own level on each side: wider, never narrower
+        assert o["ci_low"] <= r["ci_low"] + 1e-12 and o["ci_high"] >= r["ci_high"] - 1e-12
+        assert decisions.improves(o["ci_low"], o["ci_high"], delta=0.01) == o["answer"]
+    one = backup.holm_intervals(results[:1])[0]  # a family of one: the cell's own interval
+    assert (one["ci_low"], one["ci_high"]) == (pytest.approx(results[0]["ci_low"]), pytest.approx(results[0]["ci_high"]))
+    gated = backup.holm_intervals([results[0], None])  # a gated cell keeps the family's size (p-values 1)
+    assert gated[1] is None and gated[0]["ci_low"] < one["ci_low"]
+    # a cell decided on its own can turn undecided under Holm (here: 9 copies of a barely decided one)
+    barely = next(r for r in (looks.answer(rng.normal(0.012, 0.01, 10), rule="improves", delta=0.01) for _ in range(200))
+                  if r["answer"] == "supports" and r["ci_low"] < 0.004)
+    assert {o["answer"] for o in backup.holm_intervals([barely] * 9)} == {"undecided"}
+
+
+def test_follow_up_core_hours():
+    assert backup.follow_up({"seeds": 20, "seeds_needed": 45}, 2, 3.6) == {"seeds_needed": 45, "core_hours": 0.09}
+    assert backup.follow_up({"seeds": 20, "answer": "supports"}, 2, 3.6)["seeds_needed"] == 20
