@@ -76,6 +76,7 @@ import stalenb as sn
 from stalenb import claims, decisions, stats, tuning
 from stalenb import experiments as ex
 
+# %%
 sn.plotting.set_style()
 quick = sn.paths.quick()  # quick mode shrinks the parameters in place
 n_train, n_test = len(sn.data.mnist(train=True)) - validation, len(sn.data.mnist(train=False))
@@ -276,6 +277,7 @@ for lv in stale:
     COMPARISONS += [{"claim": "v1", "view": "practitioner", "level": lv, "other": "vanilla", "rule": "improves"}]
 
 
+# %%
 def arms_of(fin, c):
     part = fin[(fin.view == c["view"]) & (fin.level == c["level"])]
     return {x: part[part.arm == x].set_index("seed").sort_index() for x in ("primary", c["other"])}
@@ -294,6 +296,7 @@ def answer(fin, c, n):
     return design.answer((a.test_acc - b.test_acc).to_numpy(), rule=c["rule"], delta=delta)
 
 
+# %%
 look1 = [answer(fin1, c, looks[0]) if gate(fin1, c)[1] else None for c in COMPARISONS]
 going_on = [c for c, r in zip(COMPARISONS, look1) if r is not None and not r["final"]]
 print(f"look 1: {sum(r is not None and r['final'] for r in look1)} of {len(COMPARISONS)} comparisons decided, "
@@ -391,6 +394,7 @@ READING = {("improves", "supports"): "a gain", ("noninferior", "supports"): "no 
            ("equivalent", "supports"): "within ±δ", ("noninferior", "refutes"): "a loss beyond δ"}
 
 
+# %%
 def slug(c):
     head = f"v1.vs-{c['other'].lower()}" if c["claim"] == "v1" else c["claim"]
     return f"05.{head}.{c['level']}" + ("" if c["view"] == "tuned" else f".{c['view']}")
@@ -404,6 +408,7 @@ def reading(r):
     return "a gain beyond δ" if r["ci_low"] >= delta else "a loss beyond δ"
 
 
+# %%
 def follow_up(r):
     n = r["seeds_needed"]
     return (f"needs ≈{n} fresh seeds per arm in a fixed-size follow-up (80 % power at δ = {delta:g}, paired SD "
@@ -417,6 +422,7 @@ def gated_text(c, counts):
     return f"no accuracy verdict (validity gate): {'; '.join(bad)}; see 05.trains.{c['view']}.{c['level']}"
 
 
+# %%
 def record(c, counts, r):
     arms = ("primary", c["other"])
     ni = c["rule"] == "noninferior"  # the ledger's threshold rule at −δ is the same decision
@@ -439,6 +445,7 @@ def record(c, counts, r):
         coverage=r["coverage"], reading=reading(r), **common)
 
 
+# %%
 per_level = [record(c, counts, r) for c, (counts, r) in zip(COMPARISONS, final_looks)]
 print(len(per_level), "per-level claim records;", sum(r is None for _, r in final_looks), "without a verdict (gated)")
 

@@ -18,7 +18,12 @@ at its own step size tuned on the validation split:
   sweep); :func:`confirm` tunes and runs one (n, k) on another model (the LeNet subset);
 - reading the runs: :func:`value_at` (a metric at fixed simulated times), :func:`crossing_time`
   (censored time to a target), :func:`paired` (two families paired on seed at one (n, k)),
-  :func:`is_main` (the main arms, not the reuse-weight sweep).
+  :func:`is_main` (the main arms, not the reuse-weight sweep);
+- the decisions of issue 22: :func:`run_table` (one row per run: endpoint, censored time to target),
+  :func:`pair_arms` (paired differences, validity gate over every run of the cell),
+  :func:`holm_intervals` (Holm decision intervals, :func:`agree`), :func:`follow_up` (fresh seeds and
+  core-hours of an undecided result), :func:`largest_safe_lr` (drop's cliff) and :func:`tta_target`
+  (the time-to-accuracy target fixed from the tuning runs).
 """
 
 from __future__ import annotations
@@ -337,25 +342,30 @@ def run_table(history: pd.DataFrame, by, target: float, horizons: dict, tail: in
 def pair_arms(table: pd.DataFrame, a: str, b: str, n: int, k: int, seeds, metric: str = "test_acc",
               sanity: float = 0.2) -> dict:
     """Families ``a`` and ``b`` at (n, k) (sync: at every k) paired on ``seeds``: ``diffs`` (a − b per
-    seed, in seed order), ``diverged`` and ``below`` (runs under the ``sanity`` accuracy) per family,
-    ``valid`` (:func:`stalenb.decisions.valid_arm` for both) and ``reached`` (runs that reached the
-    target, per family). Raises when a seed lacks a run of either family (a pairing bug)."""
+    seed, in seed order) and ``reached`` (runs of these seeds that reached the target, per family).
+
+    The validity gate reads **every run the family has at the cell** in ``table``, not only ``seeds``
+    (a stage-2 seed run for another comparison counts too): ``runs``, ``diverged`` and ``below`` (runs
+    under the ``sanity`` accuracy) per family over all of them, and ``valid``
+    (:func:`stalenb.decisions.valid_arm` for both). Raises when a seed lacks a run of either family (a
+    pairing bug)."""
     from .decisions import valid_arm
 
-    sel = table[(table.n == n) & table.family.isin([a, b]) & ((table.k == k) | (table.family == "sync"))
-                & table.seed.isin(list(seeds))]
+    cell = table[(table.n == n) & table.family.isin([a, b]) & ((table.k == k) | (table.family == "sync"))]
+    sel = cell[cell.seed.isin(list(seeds))]
     wide = sel.pivot_table(index="seed", columns="family", values=metric, aggfunc="first")
     if sorted(wide.index) != sorted(seeds) or wide[[a, b]].isna().any().any():
         raise ValueError(f"{a} and {b} at n={n} k={k} lack runs for some of the seeds {list(seeds)}")
     out = {"diffs": (wide[a] - wide[b]).loc[list(seeds)].to_numpy(dtype=float), "diverged": {}, "below": {},
-           "reached": {}}
+           "runs": {}, "reached": {}}
     valid = True
     for fam in (a, b):
-        part = sel[sel.family == fam]
-        out["diverged"][fam] = int(part.diverged.sum())
-        out["below"][fam] = int((part.test_acc < sanity).sum())
-        out["reached"][fam] = int(part.reached.sum()) if "reached" in part else None
-        valid &= valid_arm(part.test_acc, part.diverged, sanity=sanity)
+        every = cell[cell.family == fam]
+        out["runs"][fam] = len(every)
+        out["diverged"][fam] = int(every.diverged.sum())
+        out["below"][fam] = int((every.test_acc < sanity).sum())
+        out["reached"][fam] = int(sel[sel.family == fam].reached.sum()) if "reached" in sel else None
+        valid &= valid_arm(every.test_acc, every.diverged, sanity=sanity)
     out["valid"] = bool(valid)
     return out
 
@@ -390,22 +400,38 @@ def _holm_levels(p, looks) -> np.ndarray:
     return levels
 
 
+def agree(low: float, high: float, delta: float, rejected: tuple[bool, bool]) -> tuple[float, float, bool]:
+    """Holm decision interval ends that read as the p-values decided: ``rejected`` = (θ ≤ 0 rejected,
+    θ ≥ δ rejected). The ends are t bounds at the very levels the p-values were compared with, so they
+    agree except on a floating-point tie (an end within rounding of 0 or δ); there the end is moved to
+    the nearest float on the side the p-value decided. Returns ``(low, high, moved)``.
+
+    Example:
+        >>> agree(-1e-18, 0.5, 0.01, (True, False))[0] > 0
+        True
+    """
+    new_low = (low if low > 0 else float(np.nextafter(0.0, 1.0))) if rejected[0] else min(low, 0.0)
+    new_high = (high if high < delta else float(np.nextafter(delta, 0.0))) if rejected[1] else max(high, delta)
+    return new_low, new_high, bool(new_low != low or new_high != high)
+
+
 def holm_intervals(results) -> list[dict | None]:
     """Holm across a family of "improves" results (:meth:`stalenb.decisions.Looks.answer` of one design,
-    each at the look where it stopped; ``None`` for a cell the validity gate stopped, counted with
-    p-values 1 so that the family keeps its size), as intervals the ledger's rule reads.
+    each at the look where it stopped; ``None`` for a cell without an answer — the validity gate, or a
+    rule fixed in advance — counted with p-values 1 so that the family keeps its size), with **Holm
+    decision intervals** the ledger's rule reads (not simultaneous confidence intervals).
 
-    Each side is stepped down as :func:`stalenb.decisions.holm_answers` does; a cell's lower end is the
-    one-sided t bound at the level Holm spent on its "supports" side (:func:`_holm_levels`: its own step's
-    level when rejected, else the level where the step-down stopped — the non-rejected share α equally, as
-    in the compatible intervals of Strassburger & Bretz 2008), its upper end the bound at the level spent
-    on its "refutes" side. So the lower end clears 0 exactly when Holm rejects θ ≤ 0, the upper end lies
-    below δ exactly when Holm rejects θ ≥ δ, and :func:`stalenb.decisions.improves` of the interval is the
-    Holm answer. Returns per result ``{"ci_low", "ci_high", "answer", "level_low", "level_high"}``.
+    Each side is stepped down as :func:`stalenb.decisions.holm_answers` does, and the answer is decided
+    from the p-values. A cell's lower end is the one-sided t bound at the level Holm spent on its
+    "supports" side (:func:`_holm_levels`: its own step's level when rejected, else the level where the
+    step-down stopped, as in the compatible intervals of Strassburger & Bretz 2008), its upper end the
+    bound at the level spent on its "refutes" side; so the lower end clears 0 exactly when Holm rejects
+    θ ≤ 0 and the upper end lies below δ exactly when Holm rejects θ ≥ δ, and
+    :func:`stalenb.decisions.improves` of the interval is the Holm answer (on a floating-point tie
+    :func:`agree` moves the end by one float to the p-value's side; ``tie`` says so). Returns per result
+    ``{"ci_low", "ci_high", "answer", "level_low", "level_high", "tie"}``.
     """
     from scipy import stats
-
-    from .decisions import improves
 
     results = list(results)
     live = [r for r in results if r is not None]
@@ -422,17 +448,49 @@ def holm_intervals(results) -> list[dict | None]:
         se, mean = r["sd"] / math.sqrt(r["seeds"]), r["statistic"]
         lv = (levels["supports"][i], levels["refutes"][i])
         q = [stats.t.isf(x, r["seeds"] - 1) if se > 0 else 0.0 for x in lv]
-        low, high = mean - q[0] * se, mean + q[1] * se
-        rej = [p[side][i] < levels[side][i] for side in ("supports", "refutes")]
+        rej = tuple(bool(p[side][i] < levels[side][i]) for side in ("supports", "refutes"))
+        low, high, tie = agree(mean - q[0] * se, mean + q[1] * se, r["delta"], rej)
         ans = "refutes" if rej[1] else "supports" if rej[0] else "undecided"
-        if improves(low, high, delta=r["delta"]) != ans:  # equal by construction, up to rounding
-            raise AssertionError(f"Holm interval [{low}, {high}] does not give Holm's answer {ans!r}")
-        out.append({"ci_low": low, "ci_high": high, "answer": ans, "level_low": lv[0], "level_high": lv[1]})
+        out.append({"ci_low": low, "ci_high": high, "answer": ans, "level_low": lv[0], "level_high": lv[1],
+                    "tie": tie})
     return out
 
 
-def follow_up(result: dict, arms: int, seconds_per_run: float) -> dict:
-    """What an undecided final result asks for: its ``seeds_needed`` (:meth:`Looks.answer`) and the
-    core-hours of ``arms`` runs per seed at ``seconds_per_run`` each (one thread)."""
-    need = int(result.get("seeds_needed") or result["seeds"])
-    return {"seeds_needed": need, "core_hours": round(need * arms * seconds_per_run / 3600, 2)}
+def follow_up(result: dict, arms: int, seconds_per_run: float, alpha: float = 0.05) -> dict:
+    """What an undecided result asks for: the fresh paired seeds of a fixed-size follow-up with 80 %
+    power at its δ (:func:`stalenb.decisions.seeds_for_power` at level ``alpha`` and the result's paired
+    SD; its own seed count when the SD is 0) and the core-hours of those new runs only: ``arms`` runs per
+    seed at ``seconds_per_run`` each (one thread). A primary cell under Holm passes ``alpha`` / m."""
+    from .decisions import seeds_for_power
+
+    sd = float(result.get("sd") or 0.0)
+    need = seeds_for_power(sd=sd, delta=result["delta"], alpha=alpha) if sd > 0 else int(result["seeds"])
+    return {"seeds_needed": int(need), "core_hours": round(need * arms * seconds_per_run / 3600, 2),
+            "follow_up_alpha": float(alpha)}
+
+
+def largest_safe_lr(table: pd.DataFrame, arm: str, sanity: float = 0.0) -> float | None:
+    """The largest lr of ``arm``'s search (:func:`stalenb.tuning.tune`'s table) that the cliff guard
+    allows (``eligible``) and where no tuning seed failed (diverged, or ended below ``sanity``
+    validation accuracy); None when there is none (every value failed: the guard fell back)."""
+    part = table[table.arm == arm]
+    ok = part.eligible & part.diverged.eq(0) & part.worst_val_acc.ge(sanity)
+    return float(part[ok].lr.max()) if ok.any() else None
+
+
+def tta_target(table: pd.DataFrame, arms, delta: float, step: float = 0.005) -> float:
+    """The time-to-accuracy target, fixed from the tuning runs before any evaluation run: the smallest
+    endpoint at T of the ``arms`` (sync per n) at their chosen lr over every tuning seed
+    (``worst_val_acc`` of the best row), minus ``delta``, floored to a multiple of ``step``.
+
+    Example:
+        >>> t = pd.DataFrame({"arm": ["s4", "s4", "s8"], "lr": [0.1, 0.2, 0.1], "best": [True, False, True],
+        ...                   "worst_val_acc": [0.953, 0.99, 0.962]})
+        >>> tta_target(t, ["s4", "s8"], 0.01)
+        0.94
+    """
+    best = table[table.arm.isin(list(arms)) & table.best]
+    if best.arm.nunique() != len(set(arms)):
+        raise ValueError(f"the table lacks a chosen lr for some of {list(arms)}")
+    low = float(best.worst_val_acc.min()) - delta
+    return round(math.floor(round(low / step, 9)) * step, 10)

@@ -206,9 +206,14 @@ def test_pair_arms_pairs_on_seed_counts_divergence_and_gates():
     p = backup.pair_arms(t, "reuse", "matched", 4, 2, [0, 1, 2])
     assert p["diffs"] == pytest.approx([0.02, 0.03, 0.04]) and not p["valid"]
     assert (p["diverged"], p["reached"]) == ({"reuse": 0, "matched": 1}, {"reuse": 3, "matched": 2})
-    assert backup.pair_arms(t, "reuse", "matched", 4, 2, [0, 1])["valid"]
+    # the gate reads every run of the arm at the cell: seed 2's divergence voids the pairing on seeds 0-1 too
+    two = backup.pair_arms(t, "reuse", "matched", 4, 2, [0, 1])
+    assert not two["valid"] and two["diverged"] == {"reuse": 0, "matched": 1} and two["runs"] == {"reuse": 3, "matched": 3}
+    assert two["diffs"] == pytest.approx([0.02, 0.03]) and two["reached"] == {"reuse": 2, "matched": 1}
+    clean = t[~((t.family == "matched") & (t.seed == 2))]
+    assert backup.pair_arms(clean, "reuse", "matched", 4, 2, [0, 1])["valid"]
     s = backup.pair_arms(t, "reuse", "sync", 4, 2, [0, 1])
-    assert s["below"] == {"reuse": 0, "sync": 2} and not s["valid"]
+    assert s["below"] == {"reuse": 0, "sync": 3} and not s["valid"]  # all 3 sync runs, not only seeds 0-1
     with pytest.raises(ValueError, match="lack runs"):
         backup.pair_arms(t, "reuse", "matched", 4, 2, [0, 1, 2, 3])
 
@@ -234,6 +239,56 @@ def test_holm_intervals_give_holm_answers_and_widen_with_the_family():
     assert {o["answer"] for o in backup.holm_intervals([barely] * 9)} == {"undecided"}
 
 
-def test_follow_up_core_hours():
-    assert backup.follow_up({"seeds": 20, "seeds_needed": 45}, 2, 3.6) == {"seeds_needed": 45, "core_hours": 0.09}
-    assert backup.follow_up({"seeds": 20, "answer": "supports"}, 2, 3.6)["seeds_needed"] == 20
+def test_holm_intervals_decide_from_p_values_on_a_floating_point_tie(monkeypatch):
+    from stalenb import decisions
+
+    looks = decisions.Looks((10, 20))
+    r = looks.answer(np.random.default_rng(1).normal(0.03, 0.01, 10), rule="improves", delta=0.01)
+    honest = backup.holm_intervals([r])[0]
+    assert honest["answer"] == "supports" and not honest["tie"]
+    # the lower end computed at the spent level, shifted onto 0 as a rounding error would: p decides
+    monkeypatch.setattr(backup, "_one_sided", lambda res, side: 0.0 if side == "supports" else 1.0)
+    r0 = {**r, "statistic": r["statistic"] - honest["ci_low"]}  # its lower end now lies at 0 (up to rounding)
+    tied = backup.holm_intervals([r0])[0]
+    assert tied["answer"] == "supports" and tied["ci_low"] > 0
+    assert decisions.improves(tied["ci_low"], tied["ci_high"], delta=0.01) == "supports"
+    assert backup.agree(1e-18, 0.5, 0.01, (False, False)) == (0.0, 0.5, True)
+    assert backup.agree(-0.2, 0.01, 0.01, (False, True))[1] < 0.01
+    assert backup.agree(-0.2, 0.5, 0.01, (False, False)) == (-0.2, 0.5, False)
+
+
+def test_holm_at_look_one_sends_every_holm_undecided_cell_on():
+    from stalenb import decisions
+
+    looks = decisions.Looks((10, 20))
+    rng = np.random.default_rng(0)
+    barely = next(r for r in (looks.answer(rng.normal(0.012, 0.01, 10), rule="improves", delta=0.01)
+                              for _ in range(200)) if r["answer"] == "supports" and r["ci_low"] < 0.004)
+    family = [barely] * 9
+    assert barely["final"]  # decided on its own: alone it would stop at look 1
+    holm = backup.holm_intervals(family)
+    assert all(h["answer"] == "undecided" for h in holm)   # but Holm leaves it undecided: it goes on
+
+
+def test_follow_up_fresh_seeds_at_the_family_level():
+    from stalenb import decisions
+
+    r = {"seeds": 20, "sd": 0.02, "delta": 0.01}
+    own, primary = backup.follow_up(r, 2, 3.6), backup.follow_up(r, 2, 3.6, alpha=0.05 / 9)
+    assert own["seeds_needed"] == decisions.seeds_for_power(sd=0.02, delta=0.01, alpha=0.05)
+    assert primary["seeds_needed"] == decisions.seeds_for_power(sd=0.02, delta=0.01, alpha=0.05 / 9)
+    assert primary["seeds_needed"] > own["seeds_needed"] and primary["follow_up_alpha"] == pytest.approx(0.05 / 9)
+    assert own["core_hours"] == round(own["seeds_needed"] * 2 * 3.6 / 3600, 2)
+    assert backup.follow_up({"seeds": 20, "sd": 0.0, "delta": 0.01}, 2, 3.6)["seeds_needed"] == 20
+
+
+def test_largest_safe_lr_and_tta_target():
+    t = pd.DataFrame({"arm": "d", "lr": [0.05, 0.1, 0.2, 0.4], "eligible": [True, True, False, False],
+                      "diverged": [0.0, 0.0, 0.0, 1 / 3], "worst_val_acc": [0.9, 0.95, 0.96, 0.1],
+                      "best": [False, True, False, False]})
+    assert backup.largest_safe_lr(t, "d", 0.2) == 0.1
+    assert backup.largest_safe_lr(t.assign(diverged=1.0, eligible=True), "d", 0.2) is None  # guard fell back
+    assert backup.tta_target(t, ["d"], 0.01) == pytest.approx(0.94)
+    assert backup.tta_target(t.assign(worst_val_acc=0.9574), ["d"], 0.01) == pytest.approx(0.945)
+    with pytest.raises(ValueError, match="lacks"):
+        backup.tta_target(t, ["d", "e"], 0.01)
