@@ -139,7 +139,7 @@ pd.Series(horizons, name="horizon T (simulated s)").rename_axis("n").to_frame().
 #   else undecided. **Holm across the 9 cells** (`decisions.holm_answers`), decided from the p-values;
 #   each record states its own answer and the Holm answer, and the ledger's interval is the cell's **Holm
 #   decision interval** (its ends at the levels Holm's step-down spent on the cell,
-#   `backup.holm_intervals`; not a simultaneous confidence interval), so the ledger answer is the Holm one.
+#   `decisions.holm_intervals`; not a simultaneous confidence interval), so the ledger answer is the Holm one.
 # - **Matched drop past drop's cliff** (a rule, applied whatever the data): a cell where drop's search
 #   located a cliff (a tuning seed failed at some grid value) and whose matched lr lies above drop's
 #   largest eligible tuned value (allowed by the cliff guard, no failed tuning seed at it) gets **no
@@ -366,7 +366,7 @@ def goes_on(key, r):
 
 # %%
 first = {(cell, c): look(cell, c, looks[0]) for cell in pairs for c in COMPARISONS}
-holm1 = dict(zip(pairs, backup.holm_intervals([first[(cell, PRIMARY)][1] for cell in pairs])))
+holm1 = dict(zip(pairs, decisions.holm_intervals([first[(cell, PRIMARY)][1] for cell in pairs])))
 pending = [key for key, (_, r, _) in first.items() if goes_on(key, r)]
 print(f"look 1: {len(first) - len(pending)} of {len(first)} comparisons stop, {len(pending)} go on to stage 2; "
       f"primary cells Holm leaves undecided: {[c for c in pairs if holm1[c] and holm1[c]['answer'] == 'undecided']}")
@@ -390,7 +390,7 @@ if stage2:
 free = [key for key, (_, r, _) in first.items() if r is not None and not r["final"] and not COMPARISONS[key[1]][6]
         and all(family_key(*key[0], f) in stage2 for f in COMPARISONS[key[1]][:2])]
 final = {key: look(*key, looks[-1] if key in pending or key in free else looks[0]) for key in first}
-holm = dict(zip(pairs, backup.holm_intervals([final[(cell, PRIMARY)][1] for cell in pairs])))
+holm = dict(zip(pairs, decisions.holm_intervals([final[(cell, PRIMARY)][1] for cell in pairs])))
 print(f"stage 2: {sum(len(s) for s in stage2.values())} runs of {len(stage2)} arms")
 
 # %% [markdown]
@@ -416,7 +416,7 @@ def why(p, r, answer, alpha_f=alpha, cost=seconds_per_run, rerun=None):
                           f"{p['below']}"}
     if answer != "undecided":
         return {}
-    f = backup.follow_up(r, 2, cost, alpha_f)
+    f = decisions.follow_up(r, 2, cost, alpha_f)
     rerun = (rerun or "-p 06:looks=[{n}]").format(n=f["seeds_needed"]) + f" -p 06:seed_offset={seed_offset + looks[-1]}"
     return {**f, "decide": f"needs ≈{f['seeds_needed']} fresh paired seeds for 80 % power at δ = {r['delta']:.4g} "
                            f"(α = {alpha_f:.3g}, paired SD {r['sd']:.4g}); {f['core_hours']} core-hours for these new "

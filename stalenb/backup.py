@@ -21,9 +21,8 @@ at its own step size tuned on the validation split:
   :func:`is_main` (the main arms, not the reuse-weight sweep);
 - the decisions of issue 22: :func:`run_table` (one row per run: endpoint, censored time to target),
   :func:`pair_arms` (paired differences, validity gate over every run of the cell),
-  :func:`holm_intervals` (Holm decision intervals, :func:`agree`), :func:`follow_up` (fresh seeds and
-  core-hours of an undecided result), :func:`largest_safe_lr` (drop's cliff) and :func:`tta_target`
-  (the time-to-accuracy target fixed from the tuning runs).
+  :func:`largest_safe_lr` (drop's cliff) and :func:`tta_target` (the time-to-accuracy target fixed
+  from the tuning runs); the Holm decision intervals and follow-ups are in :mod:`stalenb.decisions`.
 """
 
 from __future__ import annotations
@@ -368,105 +367,6 @@ def pair_arms(table: pd.DataFrame, a: str, b: str, n: int, k: int, seeds, metric
         valid &= valid_arm(every.test_acc, every.diverged, sanity=sanity)
     out["valid"] = bool(valid)
     return out
-
-
-def _one_sided(r: dict | None, side: str) -> float:
-    """A result's one-sided paired t p-value: "supports" tests θ ≤ 0, "refutes" θ ≥ δ (as
-    :func:`stalenb.decisions.holm_answers`); 1 for no result (a gated cell)."""
-    from scipy import stats
-
-    if r is None:
-        return 1.0
-    se, shift = r["sd"] / math.sqrt(r["seeds"]), (0.0 if side == "supports" else r["delta"])
-    if not se > 0:  # identical differences: the sign decides
-        return 0.0 if (r["statistic"] > shift if side == "supports" else r["statistic"] < shift) else 1.0
-    t = (r["statistic"] - shift) / se
-    return float(stats.t.sf(t, r["seeds"] - 1) if side == "supports" else stats.t.cdf(t, r["seeds"] - 1))
-
-
-def _holm_levels(p, looks) -> np.ndarray:
-    """Holm's step-down over one side's p-values ``p`` with Pocock levels (:meth:`Looks.nominal` at
-    family error α/(m − i) at step i): the one-sided level spent on each hypothesis — its own step's
-    level when rejected, else the level of the step where the step-down stopped (so a rejected
-    hypothesis has p below its level and no other has)."""
-    m, order = len(p), np.argsort(p, kind="stable")
-    levels = np.empty(m)
-    for i, j in enumerate(order):
-        level = looks.nominal("improves", looks.alpha / (m - i))
-        if p[j] >= level:  # the step-down stops here: this and every later one at this level
-            levels[order[i:]] = level
-            break
-        levels[j] = level
-    return levels
-
-
-def agree(low: float, high: float, delta: float, rejected: tuple[bool, bool]) -> tuple[float, float, bool]:
-    """Holm decision interval ends that read as the p-values decided: ``rejected`` = (θ ≤ 0 rejected,
-    θ ≥ δ rejected). The ends are t bounds at the very levels the p-values were compared with, so they
-    agree except on a floating-point tie (an end within rounding of 0 or δ); there the end is moved to
-    the nearest float on the side the p-value decided. Returns ``(low, high, moved)``.
-
-    Example:
-        >>> agree(-1e-18, 0.5, 0.01, (True, False))[0] > 0
-        True
-    """
-    new_low = (low if low > 0 else float(np.nextafter(0.0, 1.0))) if rejected[0] else min(low, 0.0)
-    new_high = (high if high < delta else float(np.nextafter(delta, 0.0))) if rejected[1] else max(high, delta)
-    return new_low, new_high, bool(new_low != low or new_high != high)
-
-
-def holm_intervals(results) -> list[dict | None]:
-    """Holm across a family of "improves" results (:meth:`stalenb.decisions.Looks.answer` of one design,
-    each at the look where it stopped; ``None`` for a cell without an answer — the validity gate, or a
-    rule fixed in advance — counted with p-values 1 so that the family keeps its size), with **Holm
-    decision intervals** the ledger's rule reads (not simultaneous confidence intervals).
-
-    Each side is stepped down as :func:`stalenb.decisions.holm_answers` does, and the answer is decided
-    from the p-values. A cell's lower end is the one-sided t bound at the level Holm spent on its
-    "supports" side (:func:`_holm_levels`: its own step's level when rejected, else the level where the
-    step-down stopped, as in the compatible intervals of Strassburger & Bretz 2008), its upper end the
-    bound at the level spent on its "refutes" side; so the lower end clears 0 exactly when Holm rejects
-    θ ≤ 0 and the upper end lies below δ exactly when Holm rejects θ ≥ δ, and
-    :func:`stalenb.decisions.improves` of the interval is the Holm answer (on a floating-point tie
-    :func:`agree` moves the end by one float to the p-value's side; ``tie`` says so). Returns per result
-    ``{"ci_low", "ci_high", "answer", "level_low", "level_high", "tie"}``.
-    """
-    from scipy import stats
-
-    results = list(results)
-    live = [r for r in results if r is not None]
-    if not live:
-        return [None] * len(results)
-    looks = live[0]["looks"]
-    p = {side: np.array([_one_sided(r, side) for r in results]) for side in ("supports", "refutes")}
-    levels = {side: _holm_levels(p[side], looks) for side in p}
-    out = []
-    for i, r in enumerate(results):
-        if r is None:
-            out.append(None)
-            continue
-        se, mean = r["sd"] / math.sqrt(r["seeds"]), r["statistic"]
-        lv = (levels["supports"][i], levels["refutes"][i])
-        q = [stats.t.isf(x, r["seeds"] - 1) if se > 0 else 0.0 for x in lv]
-        rej = tuple(bool(p[side][i] < levels[side][i]) for side in ("supports", "refutes"))
-        low, high, tie = agree(mean - q[0] * se, mean + q[1] * se, r["delta"], rej)
-        ans = "refutes" if rej[1] else "supports" if rej[0] else "undecided"
-        out.append({"ci_low": low, "ci_high": high, "answer": ans, "level_low": lv[0], "level_high": lv[1],
-                    "tie": tie})
-    return out
-
-
-def follow_up(result: dict, arms: int, seconds_per_run: float, alpha: float = 0.05) -> dict:
-    """What an undecided result asks for: the fresh paired seeds of a fixed-size follow-up with 80 %
-    power at its δ (:func:`stalenb.decisions.seeds_for_power` at level ``alpha`` and the result's paired
-    SD; its own seed count when the SD is 0) and the core-hours of those new runs only: ``arms`` runs per
-    seed at ``seconds_per_run`` each (one thread). A primary cell under Holm passes ``alpha`` / m."""
-    from .decisions import seeds_for_power
-
-    sd = float(result.get("sd") or 0.0)
-    need = seeds_for_power(sd=sd, delta=result["delta"], alpha=alpha) if sd > 0 else int(result["seeds"])
-    return {"seeds_needed": int(need), "core_hours": round(need * arms * seconds_per_run / 3600, 2),
-            "follow_up_alpha": float(alpha)}
 
 
 def largest_safe_lr(table: pd.DataFrame, arm: str, sanity: float = 0.0) -> float | None:

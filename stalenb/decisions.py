@@ -21,7 +21,9 @@ seeds) and a **smallest effect of interest** δ > 0, named with its reason befor
 - :class:`Looks` — a two-stage (group-sequential) design with its looks fixed in advance: Pocock's
   repeated confidence intervals (:func:`pocock_level`) keep the coverage over all looks, so a
   comparison decided at the first look stops there and the rest get the second stage's seeds.
-- :func:`holm_answers` — Holm across a family of such answers (06's cells of one primary endpoint).
+- :func:`holm_answers`, :func:`holm_intervals` — Holm across a family of such answers (06's cells of
+  one primary endpoint), with the *Holm decision intervals* a ledger can read; :func:`follow_up`, the
+  fresh seeds and core-hours an undecided answer asks for.
 - :func:`every_level` — "improves at every level" (intersection–union; Holm on the refuting side).
 - :func:`valid_arm` — the validity gate: an arm with a diverged run, or below a sanity accuracy,
   gets no accuracy verdict (its divergence is a finding of its own).
@@ -291,40 +293,112 @@ class Looks:
         return out
 
 
-def _one_sided_p(r, side: str) -> float:
-    """One-sided paired t p-value of a result's side: "supports" tests θ ≤ 0, "refutes" θ ≥ δ."""
-    se = r["sd"] / math.sqrt(r["seeds"])
-    shift = 0.0 if side == "supports" else r["delta"]
+def _one_sided(r: dict | None, side: str) -> float:
+    """A result's one-sided paired t p-value: "supports" tests θ ≤ 0, "refutes" θ ≥ δ (as
+    :func:`holm_answers`); 1 for no result (a gated cell)."""
+    if r is None:
+        return 1.0
+    se, shift = r["sd"] / math.sqrt(r["seeds"]), (0.0 if side == "supports" else r["delta"])
     if not se > 0:  # identical differences: the sign decides
         return 0.0 if (r["statistic"] > shift if side == "supports" else r["statistic"] < shift) else 1.0
     t = (r["statistic"] - shift) / se
     return float(stats.t.sf(t, r["seeds"] - 1) if side == "supports" else stats.t.cdf(t, r["seeds"] - 1))
 
 
-def holm_answers(results) -> list[str]:
-    """Holm's step-down across a family of "improves" answers (:meth:`Looks.answer` results of one
-    design, each at the look where it stopped). Each side — "supports" (θ ≤ 0 rejected) and "refutes"
-    (θ ≥ δ rejected) — is stepped down separately: sorted by one-sided p-value, the i-th of m is
-    rejected while its p lies below the Pocock one-sided level recomputed at family error α/(m − i + 1)
-    (not the per-look level divided, which is slightly lenient). Refutation takes precedence, as in
-    :func:`improves`. With one result this returns its own answer.
+def _holm_levels(p, looks) -> np.ndarray:
+    """Holm's step-down over one side's p-values ``p`` with Pocock levels (:meth:`Looks.nominal` at
+    family error α/(m − i) at step i): the one-sided level spent on each hypothesis — its own step's
+    level when rejected, else the level of the step where the step-down stopped (so a rejected
+    hypothesis has p below its level and no other has)."""
+    m, order = len(p), np.argsort(p, kind="stable")
+    levels = np.empty(m)
+    for i, j in enumerate(order):
+        level = looks.nominal("improves", looks.alpha / (m - i))
+        if p[j] >= level:  # the step-down stops here: this and every later one at this level
+            levels[order[i:]] = level
+            break
+        levels[j] = level
+    return levels
+
+
+def agree(low: float, high: float, delta: float, rejected: tuple[bool, bool]) -> tuple[float, float, bool]:
+    """Holm decision interval ends that read as the p-values decided: ``rejected`` = (θ ≤ 0 rejected,
+    θ ≥ δ rejected). The ends are t bounds at the very levels the p-values were compared with, so they
+    agree except on a floating-point tie (an end within rounding of 0 or δ); there the end is moved to
+    the nearest float on the side the p-value decided. Returns ``(low, high, moved)``.
+
+    Example:
+        >>> agree(-1e-18, 0.5, 0.01, (True, False))[0] > 0
+        True
+    """
+    new_low = (low if low > 0 else float(np.nextafter(0.0, 1.0))) if rejected[0] else min(low, 0.0)
+    new_high = (high if high < delta else float(np.nextafter(delta, 0.0))) if rejected[1] else max(high, delta)
+    return new_low, new_high, bool(new_low != low or new_high != high)
+
+
+def holm_intervals(results) -> list[dict | None]:
+    """Holm across a family of "improves" results (:meth:`Looks.answer` of one design,
+    each at the look where it stopped; ``None`` for a cell without an answer — the validity gate, or a
+    rule fixed in advance — counted with p-values 1 so that the family keeps its size), with **Holm
+    decision intervals** the ledger's rule reads (not simultaneous confidence intervals).
+
+    Each side is stepped down as :func:`holm_answers` does, and the answer is decided
+    from the p-values. A cell's lower end is the one-sided t bound at the level Holm spent on its
+    "supports" side (:func:`_holm_levels`: its own step's level when rejected, else the level where the
+    step-down stopped, as in the compatible intervals of Strassburger & Bretz 2008), its upper end the
+    bound at the level spent on its "refutes" side; so the lower end clears 0 exactly when Holm rejects
+    θ ≤ 0 and the upper end lies below δ exactly when Holm rejects θ ≥ δ, and
+    :func:`improves` of the interval is the Holm answer (on a floating-point tie
+    :func:`agree` moves the end by one float to the p-value's side; ``tie`` says so). Returns per result
+    ``{"ci_low", "ci_high", "answer", "level_low", "level_high", "tie"}``.
     """
     results = list(results)
-    if not results or any(r.get("rule") != "improves" for r in results):
+    live = [r for r in results if r is not None]
+    if not live:
+        return [None] * len(results)
+    looks = live[0]["looks"]
+    p = {side: np.array([_one_sided(r, side) for r in results]) for side in ("supports", "refutes")}
+    levels = {side: _holm_levels(p[side], looks) for side in p}
+    out = []
+    for i, r in enumerate(results):
+        if r is None:
+            out.append(None)
+            continue
+        se, mean = r["sd"] / math.sqrt(r["seeds"]), r["statistic"]
+        lv = (levels["supports"][i], levels["refutes"][i])
+        q = [stats.t.isf(x, r["seeds"] - 1) if se > 0 else 0.0 for x in lv]
+        rej = tuple(bool(p[side][i] < levels[side][i]) for side in ("supports", "refutes"))
+        low, high, tie = agree(mean - q[0] * se, mean + q[1] * se, r["delta"], rej)
+        ans = "refutes" if rej[1] else "supports" if rej[0] else "undecided"
+        out.append({"ci_low": low, "ci_high": high, "answer": ans, "level_low": lv[0], "level_high": lv[1],
+                    "tie": tie})
+    return out
+
+
+def follow_up(result: dict, arms: int, seconds_per_run: float, alpha: float = 0.05) -> dict:
+    """What an undecided result asks for: the fresh paired seeds of a fixed-size follow-up with 80 %
+    power at its δ (:func:`seeds_for_power` at level ``alpha`` and the result's paired
+    SD; its own seed count when the SD is 0) and the core-hours of those new runs only: ``arms`` runs per
+    seed at ``seconds_per_run`` each (one thread). A primary cell under Holm passes ``alpha`` / m."""
+    sd = float(result.get("sd") or 0.0)
+    need = seeds_for_power(sd=sd, delta=result["delta"], alpha=alpha) if sd > 0 else int(result["seeds"])
+    return {"seeds_needed": int(need), "core_hours": round(need * arms * seconds_per_run / 3600, 2),
+            "follow_up_alpha": float(alpha)}
+
+
+def holm_answers(results) -> list[str]:
+    """Holm's step-down across a family of "improves" answers (:meth:`Looks.answer` results of one
+    design, each at the look where it stopped; ``None`` for a gated member, which keeps the family's
+    size): each side — "supports" (θ ≤ 0 rejected) and "refutes" (θ ≥ δ rejected) — is stepped down
+    separately, sorted by one-sided p-value, the i-th of m rejected while its p lies below the Pocock
+    one-sided level recomputed at family error α/(m − i + 1) (not the per-look level divided, which is
+    slightly lenient). Refutation takes precedence, as in :func:`improves`. With one result this
+    returns its own answer; a gated member answers "undecided".
+    """
+    results = list(results)
+    if not results or any(r is not None and r.get("rule") != "improves" for r in results):
         raise ValueError("results must be a non-empty list of Looks.answer(...) results under rule 'improves'")
-    looks = results[0]["looks"]
-    m = len(results)
-    decided = {}
-    for side in ("supports", "refutes"):
-        p = [_one_sided_p(r, side) for r in results]
-        rejected = np.zeros(m, bool)
-        for i, j in enumerate(np.argsort(p, kind="stable")):
-            if p[j] >= looks.nominal("improves", looks.alpha / (m - i)):
-                break
-            rejected[j] = True
-        decided[side] = rejected
-    return ["refutes" if r_ else "supports" if s_ else "undecided"
-            for s_, r_ in zip(decided["supports"], decided["refutes"])]
+    return [h["answer"] if h else "undecided" for h in holm_intervals(results)]
 
 
 def every_level(results) -> dict:
@@ -358,4 +432,5 @@ def valid_arm(final_accuracy, diverged, *, sanity: float) -> bool:
 
 
 __all__ = ["ANSWERS", "improves", "equivalent", "holm", "power_paired", "seeds_for_power", "power_equivalence",
-           "seeds_for_equivalence", "noninferior", "DECIDE", "pocock_level", "Looks", "holm_answers", "every_level", "valid_arm"]
+           "seeds_for_equivalence", "noninferior", "DECIDE", "pocock_level", "Looks", "holm_answers", "holm_intervals", "agree", "follow_up", "every_level",
+           "valid_arm"]

@@ -10,6 +10,7 @@ import pytest
 
 import stalenb as sn
 from stalenb import backup
+from stalenb import decisions as dc
 
 # Identical workers, free communication: every job of b samples takes b · 1 ms, all workers in step.
 EVEN = sn.Timing(per_sample=1e-3, slowdown=sn.timing.NoSlowdown(), latency=0.0, bandwidth=math.inf)
@@ -224,19 +225,19 @@ def test_holm_intervals_give_holm_answers_and_widen_with_the_family():
     looks = decisions.Looks((10, 20))
     rng = np.random.default_rng(0)
     results = [looks.answer(rng.normal(mu, 0.01, 10), rule="improves", delta=0.01) for mu in (0.03, 0.012, 0.0, -0.001)]
-    out = backup.holm_intervals(results)
+    out = dc.holm_intervals(results)
     assert [o["answer"] for o in out] == decisions.holm_answers(results)
     for r, o in zip(results, out):  # Holm spends at most the look's own level on each side: wider, never narrower
         assert o["ci_low"] <= r["ci_low"] + 1e-12 and o["ci_high"] >= r["ci_high"] - 1e-12
         assert decisions.improves(o["ci_low"], o["ci_high"], delta=0.01) == o["answer"]
-    one = backup.holm_intervals(results[:1])[0]  # a family of one: the cell's own interval
+    one = dc.holm_intervals(results[:1])[0]  # a family of one: the cell's own interval
     assert (one["ci_low"], one["ci_high"]) == (pytest.approx(results[0]["ci_low"]), pytest.approx(results[0]["ci_high"]))
-    gated = backup.holm_intervals([results[0], None])  # a gated cell keeps the family's size (p-values 1)
+    gated = dc.holm_intervals([results[0], None])  # a gated cell keeps the family's size (p-values 1)
     assert gated[1] is None and gated[0]["ci_low"] < one["ci_low"]
     # a cell decided on its own can turn undecided under Holm (here: 9 copies of a barely decided one)
     barely = next(r for r in (looks.answer(rng.normal(0.012, 0.01, 10), rule="improves", delta=0.01) for _ in range(200))
                   if r["answer"] == "supports" and r["ci_low"] < 0.004)
-    assert {o["answer"] for o in backup.holm_intervals([barely] * 9)} == {"undecided"}
+    assert {o["answer"] for o in dc.holm_intervals([barely] * 9)} == {"undecided"}
 
 
 def test_holm_intervals_decide_from_p_values_on_a_floating_point_tie(monkeypatch):
@@ -244,17 +245,17 @@ def test_holm_intervals_decide_from_p_values_on_a_floating_point_tie(monkeypatch
 
     looks = decisions.Looks((10, 20))
     r = looks.answer(np.random.default_rng(1).normal(0.03, 0.01, 10), rule="improves", delta=0.01)
-    honest = backup.holm_intervals([r])[0]
+    honest = dc.holm_intervals([r])[0]
     assert honest["answer"] == "supports" and not honest["tie"]
     # the lower end computed at the spent level, shifted onto 0 as a rounding error would: p decides
-    monkeypatch.setattr(backup, "_one_sided", lambda res, side: 0.0 if side == "supports" else 1.0)
+    monkeypatch.setattr(dc, "_one_sided", lambda res, side: 0.0 if side == "supports" else 1.0)
     r0 = {**r, "statistic": r["statistic"] - honest["ci_low"]}  # its lower end now lies at 0 (up to rounding)
-    tied = backup.holm_intervals([r0])[0]
+    tied = dc.holm_intervals([r0])[0]
     assert tied["answer"] == "supports" and tied["ci_low"] > 0
     assert decisions.improves(tied["ci_low"], tied["ci_high"], delta=0.01) == "supports"
-    assert backup.agree(1e-18, 0.5, 0.01, (False, False)) == (0.0, 0.5, True)
-    assert backup.agree(-0.2, 0.01, 0.01, (False, True))[1] < 0.01
-    assert backup.agree(-0.2, 0.5, 0.01, (False, False)) == (-0.2, 0.5, False)
+    assert dc.agree(1e-18, 0.5, 0.01, (False, False)) == (0.0, 0.5, True)
+    assert dc.agree(-0.2, 0.01, 0.01, (False, True))[1] < 0.01
+    assert dc.agree(-0.2, 0.5, 0.01, (False, False)) == (-0.2, 0.5, False)
 
 
 def test_holm_at_look_one_sends_every_holm_undecided_cell_on():
@@ -266,7 +267,7 @@ def test_holm_at_look_one_sends_every_holm_undecided_cell_on():
                               for _ in range(200)) if r["answer"] == "supports" and r["ci_low"] < 0.004)
     family = [barely] * 9
     assert barely["final"]  # decided on its own: alone it would stop at look 1
-    holm = backup.holm_intervals(family)
+    holm = dc.holm_intervals(family)
     assert all(h["answer"] == "undecided" for h in holm)   # but Holm leaves it undecided: it goes on
 
 
@@ -274,12 +275,12 @@ def test_follow_up_fresh_seeds_at_the_family_level():
     from stalenb import decisions
 
     r = {"seeds": 20, "sd": 0.02, "delta": 0.01}
-    own, primary = backup.follow_up(r, 2, 3.6), backup.follow_up(r, 2, 3.6, alpha=0.05 / 9)
+    own, primary = dc.follow_up(r, 2, 3.6), dc.follow_up(r, 2, 3.6, alpha=0.05 / 9)
     assert own["seeds_needed"] == decisions.seeds_for_power(sd=0.02, delta=0.01, alpha=0.05)
     assert primary["seeds_needed"] == decisions.seeds_for_power(sd=0.02, delta=0.01, alpha=0.05 / 9)
     assert primary["seeds_needed"] > own["seeds_needed"] and primary["follow_up_alpha"] == pytest.approx(0.05 / 9)
     assert own["core_hours"] == round(own["seeds_needed"] * 2 * 3.6 / 3600, 2)
-    assert backup.follow_up({"seeds": 20, "sd": 0.0, "delta": 0.01}, 2, 3.6)["seeds_needed"] == 20
+    assert dc.follow_up({"seeds": 20, "sd": 0.0, "delta": 0.01}, 2, 3.6)["seeds_needed"] == 20
 
 
 def test_largest_safe_lr_and_tta_target():
