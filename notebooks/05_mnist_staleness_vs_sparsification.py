@@ -220,7 +220,10 @@ for a, (lv, m) in arm_of.items():
     if key not in tuned or top.loc[a, "val_acc"] > tuned[key][2]:
         tuned[key] = (m, best[a], float(top.loc[a, "val_acc"]))
 lr_prac = lr_practitioner
-lr_table = pd.DataFrame([{"level": lv, "arm": fam, "variant": m, "lr": lr, "val_acc": v}
+unguarded = search.loc[search.groupby("arm").val_acc.idxmax()].set_index("arm").lr  # the best without the guard
+lr_table = pd.DataFrame([{"level": lv, "arm": fam, "variant": m, "lr": lr, "val_acc": v,
+                          "at_edge": bool(top.loc[f"{lv} {m}", "at_edge"]),
+                          "best without guard": unguarded[f"{lv} {m}"]}
                          for (lv, fam), (m, lr, v) in tuned.items()])
 print(f"practitioner lr (fixed in advance): {lr_prac:g}; vanilla's tuned lr at τ_max 0: "
       f"{tuned[('tau0', 'vanilla')][1]:g}")
@@ -410,10 +413,8 @@ def reading(r):
 
 # %%
 def follow_up(r):
-    n = r["seeds_needed"]
-    return (f"needs ≈{n} fresh seeds per arm in a fixed-size follow-up (80 % power at δ = {delta:g}, paired SD "
-            f"{r['sd']:.4f} after {r['seeds']} seeds): ≈{2 * n * run_seconds / 3600:.1f} core-hours at {run_seconds:g} "
-            f"s per run; -p 05:looks=[{n}] -p 05:seed_offset={seed_offset + looks[-1]}")
+    rerun = f"-p 05:looks=[{{n}}] -p 05:seed_offset={seed_offset + looks[-1]}"
+    return decisions.follow_up(r, 2, run_seconds, alpha, rerun)["decide"]
 
 
 def gated_text(c, counts):

@@ -416,11 +416,8 @@ def why(p, r, answer, alpha_f=alpha, cost=seconds_per_run, rerun=None):
                           f"{p['below']}"}
     if answer != "undecided":
         return {}
-    f = decisions.follow_up(r, 2, cost, alpha_f)
-    rerun = (rerun or "-p 06:looks=[{n}]").format(n=f["seeds_needed"]) + f" -p 06:seed_offset={seed_offset + looks[-1]}"
-    return {**f, "decide": f"needs ≈{f['seeds_needed']} fresh paired seeds for 80 % power at δ = {r['delta']:.4g} "
-                           f"(α = {alpha_f:.3g}, paired SD {r['sd']:.4g}); {f['core_hours']} core-hours for these new "
-                           f"runs at {cost} s per run (AMD EPYC); `{rerun}` runs them"}
+    rerun = (rerun or "-p 06:looks=[{n}]") + f" -p 06:seed_offset={seed_offset + looks[-1]}"
+    return decisions.follow_up(r, 2, cost, alpha_f, rerun)
 
 
 # %%

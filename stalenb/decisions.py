@@ -236,8 +236,8 @@ class Looks:
     errs with at most α/2 over the looks), 1 − 2α' for the equivalence (TOST) reading, α' the nominal
     level of 2·α there; t quantiles at the look's seeds. A comparison decided at a look stops; the
     rest go on to the next. After the last, an undecided comparison states the seeds per arm a
-    fresh fixed-size follow-up would need at the observed paired SD (:func:`seeds_for_power` /
-    :func:`seeds_for_equivalence`, α = ``alpha``, 80 % power).
+    fresh fixed-size follow-up would need to decide at its observed centre and paired SD
+    (:func:`follow_up`).
 
     Example:
         >>> looks = Looks((10, 20))
@@ -270,7 +270,8 @@ class Looks:
 
         Returns ``answer``, ``statistic`` (mean), ``ci_low``, ``ci_high``, ``coverage``, ``sd``,
         ``seeds``, ``look`` (1-based), ``final`` (a decision, or the last look), ``rule``, ``delta``,
-        ``nominal``, ``looks`` and, for an undecided final answer, ``seeds_needed``.
+        ``nominal``, ``looks`` and, for an undecided final answer, :func:`follow_up`'s ``seeds_needed``
+        (at the observed centre and SD; None when no number of seeds would decide) and ``seeds_design``.
         """
         d = np.asarray(diffs, dtype=float)
         if d.ndim != 1 or not np.all(np.isfinite(d)):
@@ -288,8 +289,8 @@ class Looks:
                "seeds": n, "look": look, "final": ans != "undecided" or look == len(self.seeds), "rule": rule,
                "delta": float(delta), "nominal": self.nominal(rule), "looks": self}
         if ans == "undecided" and out["final"]:
-            need = seeds_for_equivalence if rule == "equivalent" else seeds_for_power
-            out["seeds_needed"] = need(sd=sd, delta=delta, alpha=self.alpha) if sd > 0 else n
+            out.update({k: v for k, v in follow_up(out, 2, 0.0, self.alpha).items()
+                        if k in ("seeds_needed", "seeds_design")})
         return out
 
 
@@ -375,15 +376,64 @@ def holm_intervals(results) -> list[dict | None]:
     return out
 
 
-def follow_up(result: dict, arms: int, seconds_per_run: float, alpha: float = 0.05) -> dict:
-    """What an undecided result asks for: the fresh paired seeds of a fixed-size follow-up with 80 %
-    power at its δ (:func:`seeds_for_power` at level ``alpha`` and the result's paired
-    SD; its own seed count when the SD is 0) and the core-hours of those new runs only: ``arms`` runs per
-    seed at ``seconds_per_run`` each (one thread). A primary cell under Holm passes ``alpha`` / m."""
-    sd = float(result.get("sd") or 0.0)
-    need = seeds_for_power(sd=sd, delta=result["delta"], alpha=alpha) if sd > 0 else int(result["seeds"])
-    return {"seeds_needed": int(need), "core_hours": round(need * arms * seconds_per_run / 3600, 2),
-            "follow_up_alpha": float(alpha)}
+def distance_to_decision(mean: float, *, rule: str, delta: float) -> float:
+    """How far an interval's centre ``mean`` lies from the boundary its ends would cross first as the
+    interval shrinks around it: under "improves" the larger of mean − 0 (supports) and δ − mean
+    (refutes) among the positive ones; under "noninferior" |mean + δ|; under "equivalent"
+    | δ − |mean| |. Zero when the centre sits on the boundary (no number of seeds decides).
+
+    Example:
+        >>> round(distance_to_decision(0.004, rule="improves", delta=0.01), 6)  # refutes first: high < δ
+        0.006
+        >>> round(distance_to_decision(0.0128, rule="equivalent", delta=0.01), 6)  # a gain just past δ
+        0.0028
+    """
+    if rule == "improves":
+        return max([d for d in (mean, delta - mean) if d > 0], default=0.0)
+    if rule == "noninferior":
+        return abs(mean + delta)
+    if rule == "equivalent":
+        return abs(delta - abs(mean))
+    raise ValueError(f"rule must be one of {tuple(DECIDE)}, got {rule!r}")
+
+
+def seeds_to_decide(mean: float, sd: float, *, rule: str, delta: float, alpha: float = 0.05,
+                    power: float = 0.8) -> int | None:
+    """Paired seeds with which a fixed-size design at level ``alpha`` (TOST: its 1 − 2α interval) would
+    decide with probability ``power`` if the true effect and paired SD were the observed ``mean`` and
+    ``sd``: :func:`seeds_for_power` at the :func:`distance_to_decision`. None when no number of seeds
+    would (the centre on a boundary, or more than 100,000)."""
+    d = round(distance_to_decision(mean, rule=rule, delta=delta), 12)
+    if not (d > 0 and sd > 0):
+        return None if not d > 0 else 2
+    try:
+        return seeds_for_power(sd=sd, delta=d, alpha=2 * alpha if rule == "equivalent" else alpha, power=power)
+    except ValueError:
+        return None
+
+
+def follow_up(result: dict, arms: int, seconds_per_run: float, alpha: float = 0.05, rerun: str | None = None) -> dict:
+    """What an undecided result asks for: ``seeds_needed``, the fresh paired seeds of a fixed-size
+    follow-up that would decide it at its observed centre and paired SD (:func:`seeds_to_decide` at level
+    ``alpha``; None when none would), ``seeds_design``, those of a design with 80 % power at δ when the
+    true effect is 0 (:func:`seeds_for_power`, or :func:`seeds_for_equivalence` under "equivalent"),
+    ``core_hours`` of the ``seeds_needed`` new runs only (``arms`` runs per seed at ``seconds_per_run``
+    each, one thread) and ``decide``, the sentence a ledger record carries (``rerun``: a command with
+    ``{n}`` for the seeds). A primary cell under Holm passes ``alpha`` / m."""
+    sd, rule, mean = float(result.get("sd") or 0.0), result.get("rule", "improves"), float(result["statistic"])
+    need = seeds_to_decide(mean, sd, rule=rule, delta=result["delta"], alpha=alpha)
+    design = seeds_for_equivalence if rule == "equivalent" else seeds_for_power
+    plan = design(sd=sd, delta=result["delta"], alpha=alpha) if sd > 0 else int(result["seeds"])
+    hours = None if need is None else round(need * arms * seconds_per_run / 3600, 2)
+    about = f"observed centre {mean:+.4g} and paired SD {sd:.4g} after {result['seeds']} seeds"
+    if need is None:
+        text = f"no fixed number of fresh seeds decides it: the {about} put the centre on a boundary of the rule"
+    else:
+        text = (f"needs ≈{need} fresh paired seeds to decide at the {about} (80 % power, α = {alpha:.3g}; "
+                f"≈{hours} core-hours at {seconds_per_run:g} s per run)" + (f"; `{rerun.format(n=need)}` runs them"
+                                                                         if rerun else ""))
+    return {"seeds_needed": need, "seeds_design": int(plan), "follow_up_alpha": float(alpha), "core_hours": hours,
+            "decide": text + f"; a design powered at δ = {result['delta']:.4g} for a true 0 needs {plan}"}
 
 
 def holm_answers(results) -> list[str]:
@@ -432,5 +482,6 @@ def valid_arm(final_accuracy, diverged, *, sanity: float) -> bool:
 
 
 __all__ = ["ANSWERS", "improves", "equivalent", "holm", "power_paired", "seeds_for_power", "power_equivalence",
-           "seeds_for_equivalence", "noninferior", "DECIDE", "pocock_level", "Looks", "holm_answers", "holm_intervals", "agree", "follow_up", "every_level",
+           "seeds_for_equivalence", "noninferior", "DECIDE", "pocock_level", "Looks", "holm_answers", "holm_intervals", "agree", "follow_up",
+           "distance_to_decision", "seeds_to_decide", "every_level",
            "valid_arm"]

@@ -272,15 +272,16 @@ def test_holm_at_look_one_sends_every_holm_undecided_cell_on():
 
 
 def test_follow_up_fresh_seeds_at_the_family_level():
-    from stalenb import decisions
-
-    r = {"seeds": 20, "sd": 0.02, "delta": 0.01}
+    """A centre of 0.002 under "improves" (δ 0.01) is decided first by refuting (high < δ), 0.008 away:
+    the fresh seeds are those of a design powered at that distance; Holm's α/9 asks for more."""
+    r = {"seeds": 20, "sd": 0.02, "delta": 0.01, "statistic": 0.002, "rule": "improves"}
     own, primary = dc.follow_up(r, 2, 3.6), dc.follow_up(r, 2, 3.6, alpha=0.05 / 9)
-    assert own["seeds_needed"] == decisions.seeds_for_power(sd=0.02, delta=0.01, alpha=0.05)
-    assert primary["seeds_needed"] == decisions.seeds_for_power(sd=0.02, delta=0.01, alpha=0.05 / 9)
+    assert own["seeds_needed"] == dc.seeds_for_power(sd=0.02, delta=0.008, alpha=0.05)
+    assert own["seeds_design"] == dc.seeds_for_power(sd=0.02, delta=0.01, alpha=0.05)
     assert primary["seeds_needed"] > own["seeds_needed"] and primary["follow_up_alpha"] == pytest.approx(0.05 / 9)
     assert own["core_hours"] == round(own["seeds_needed"] * 2 * 3.6 / 3600, 2)
-    assert dc.follow_up({"seeds": 20, "sd": 0.0, "delta": 0.01}, 2, 3.6)["seeds_needed"] == 20
+    edge = dc.follow_up({**r, "statistic": -0.01, "rule": "noninferior"}, 2, 3.6)  # centre on −δ: none decides
+    assert edge["seeds_needed"] is None and edge["core_hours"] is None
 
 
 def test_largest_safe_lr_and_tta_target():

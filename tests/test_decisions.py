@@ -174,3 +174,22 @@ def test_every_level_by_hand():
     assert dc.every_level([up, up])["answer"] == "supports"
     # Holm's first step: the upper end at the one-sided level nominal/m lies above the per-level one
     assert dc.every_level([flat, flat])["ci_high"] > flat["ci_high"]
+
+
+@pytest.mark.parametrize("mean, rule, distance", [
+    (0.004, "improves", 0.006),    # in (0, δ): refuting (high < δ) needs the interval to shrink below 0.006
+    (0.007, "improves", 0.007),    # supporting (low > 0) comes first
+    (-0.02, "improves", 0.03),     # a loss: only refuting, 0.03 below δ
+    (0.015, "improves", 0.015),    # past δ: only supporting
+    (-0.004, "noninferior", 0.006), (-0.013, "noninferior", 0.003),
+    (0.0128, "equivalent", 0.0028), (-0.002, "equivalent", 0.008),
+])
+def test_distance_to_decision_by_hand(mean, rule, distance):
+    assert dc.distance_to_decision(mean, rule=rule, delta=0.01) == pytest.approx(distance)
+
+
+def test_seeds_to_decide_grow_as_the_centre_nears_a_boundary():
+    near = dc.seeds_to_decide(0.0128, 0.0144, rule="equivalent", delta=0.01)
+    far = dc.seeds_to_decide(0.002, 0.0144, rule="equivalent", delta=0.01)
+    assert near > 100 > far  # the observed case of 05: a gain just past δ is far from decided
+    assert dc.seeds_to_decide(0.01, 0.01, rule="equivalent", delta=0.01) is None
