@@ -197,7 +197,8 @@ pd.Series(horizons, name="horizon T (simulated s)").rename_axis("n").to_frame().
 # kernel, schedules and figures ≈ 60 s. **Total ≈ 2,450 s of one core without stage 2 and ≈ 3,600 s with
 # a full one**: 41–60 min in one process (`reproduce --jobs 2` beside 05 gives each notebook one), about
 # half that with this notebook's own 2 processes (`jobs = 2`, run alone). Async is not run: at 1 Gbit/s one
-# async run at n = 16 costs ≈ 38 s (1,434 updates of B/16) and no record uses it.
+# async run at n = 16 costs ≈ 38 s (1,434 updates of B/16) and no record uses it. *Measured after the run*
+# (same machine, notebook alone with `jobs = 2`): 29 min 50 s cold, about 50 s warm.
 
 # %% [markdown]
 # ## Step sizes tuned per arm (validation split)
