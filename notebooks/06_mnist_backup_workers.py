@@ -301,8 +301,7 @@ cliff = {}
 
 
 def drop_failed(arm):  # did a tuning seed of the arm fail somewhere on its grid (a located cliff)?
-    part = lr_table[lr_table.arm == arm]
-    return bool((part.diverged.gt(0) | ~part.worst_val_acc.ge(sanity)).any())
+    return bool(tuning.failed(lr_table[lr_table.arm == arm], sanity).any())
 
 
 for n, k in pairs:

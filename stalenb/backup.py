@@ -373,8 +373,10 @@ def largest_safe_lr(table: pd.DataFrame, arm: str, sanity: float = 0.0) -> float
     """The largest lr of ``arm``'s search (:func:`stalenb.tuning.tune`'s table) that the cliff guard
     allows (``eligible``) and where no tuning seed failed (diverged, or ended below ``sanity``
     validation accuracy); None when there is none (every value failed: the guard fell back)."""
+    from .tuning import failed
+
     part = table[table.arm == arm]
-    ok = part.eligible & part.diverged.eq(0) & part.worst_val_acc.ge(sanity)
+    ok = part.eligible & ~failed(part, sanity)
     return float(part[ok].lr.max()) if ok.any() else None
 
 

@@ -481,7 +481,6 @@ def valid_arm(final_accuracy, diverged, *, sanity: float) -> bool:
     return bool(not div.any() and np.all(np.isfinite(acc)) and np.all(acc >= sanity))
 
 
-__all__ = ["ANSWERS", "improves", "equivalent", "holm", "power_paired", "seeds_for_power", "power_equivalence",
-           "seeds_for_equivalence", "noninferior", "DECIDE", "pocock_level", "Looks", "holm_answers", "holm_intervals", "agree", "follow_up",
-           "distance_to_decision", "seeds_to_decide", "every_level",
-           "valid_arm"]
+__all__ = ["ANSWERS", "improves", "equivalent", "noninferior", "DECIDE", "holm", "power_paired", "seeds_for_power",
+           "power_equivalence", "seeds_for_equivalence", "pocock_level", "Looks", "holm_answers", "holm_intervals",
+           "agree", "follow_up", "distance_to_decision", "seeds_to_decide", "every_level", "valid_arm"]

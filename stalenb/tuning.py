@@ -50,14 +50,19 @@ def _scores(arms: dict, lrs, seeds, tail, jobs, executor, desc) -> pd.DataFrame:
                                                             worst_val_acc=("val_acc", "min"))
 
 
+def failed(table: pd.DataFrame, sanity: float = 0.0) -> pd.Series:
+    """Rows of a search table (:func:`tune`'s) where a tuning seed failed: it diverged, or ended below
+    ``sanity`` validation accuracy (``worst_val_acc``)."""
+    return table.diverged.gt(0) | ~table.worst_val_acc.ge(sanity)
+
+
 def _eligible(part: pd.DataFrame, guard: bool, sanity: float = 0.0) -> pd.Series:
     """Rows of one arm's (sorted) grid that may be chosen: all, or with ``guard`` those where no tuning
-    seed failed (diverged, or ended below ``sanity`` validation accuracy) at the value and at the next
-    larger one; all again when that leaves none (the table's ``guard_fallback`` says so)."""
+    seed :func:`failed` at the value and at the next larger one; all again when that leaves none (the
+    table's ``guard_fallback`` says so)."""
     if not guard:
         return pd.Series(True, index=part.index)
-    worst = part.worst_val_acc.to_numpy() if "worst_val_acc" in part else np.ones(len(part))
-    bad = (part.diverged.to_numpy() > 0) | ~(worst >= sanity)
+    bad = failed(part, sanity).to_numpy()
     ok = ~bad & ~np.append(bad[1:], False)
     return pd.Series(ok if ok.any() else np.ones(len(part), bool), index=part.index)
 
@@ -114,9 +119,8 @@ def tune(arms: dict, grid, *, seeds=(0,), tail: int = 1, max_extend: int = 2, jo
     table = table.sort_values(["arm", "lr"], ignore_index=True)
     groups = table.groupby("arm", sort=False)
     table["eligible"] = pd.concat([_eligible(part, guard, sanity) for _, part in groups])
-    worst = table.worst_val_acc if "worst_val_acc" in table else pd.Series(1.0, index=table.index)
-    failed = (table.diverged.gt(0) | ~worst.ge(sanity)).groupby(table.arm).transform("any")
-    table["guard_fallback"] = guard & failed & table.groupby("arm").eligible.transform("all")
+    any_failed = failed(table, sanity).groupby(table.arm).transform("any")
+    table["guard_fallback"] = guard & any_failed & table.groupby("arm").eligible.transform("all")
     best_idx = pd.Series({arm: _best(part, guard, sanity) for arm, part in groups})
     table["best"] = False
     table.loc[best_idx.to_numpy(), "best"] = True

@@ -34,8 +34,8 @@ def _fake_scores(rows):
     import pandas as pd
 
     def scores(arms, lrs, seeds, tail, jobs, executor, desc):
-        return pd.DataFrame([{"arm": a, "lr": lr, "val_acc": rows[(a, lr)][0], "diverged": rows[(a, lr)][1]}
-                             for a in arms for lr in lrs[a]])
+        return pd.DataFrame([{"arm": a, "lr": lr, "val_acc": rows[(a, lr)][0], "diverged": rows[(a, lr)][1],
+                              "worst_val_acc": rows[(a, lr)][0]} for a in arms for lr in lrs[a]])
     return scores
 
 
