@@ -188,12 +188,14 @@ FAMILY = {m: m.split(" ")[0] for m in METHODS}  # "DC-ASGD λ=0.2" -> "DC-ASGD",
 FREE_LINK = sn.Timing(bandwidth=float("inf"), latency=0.0)  # compute alone sets the delays: the same for every arm
 
 
-def config(level, method, lr, seed=0, size=eval_size):
+def config(level, method, lr, seed=0, size=eval_size, split="test"):
+    """One run; its evaluations compute the split it is read on (test, or val for tuning): nothing else changes."""
     kind, n = re.fullmatch(r"(tau|n)(\d+)", level).groups()
     timing = ({"staleness": None, "workers": int(n), "timing": FREE_LINK} if kind == "n"
               else {"staleness": sn.Uniform(int(n))})
     return sn.Config(protocol="async", model=model, batch_size=batch_size, steps=steps, eval_every=every,
-                     eval_size=size, validation=validation, lr=lr, seed=seed, **timing, **METHODS[method])
+                     eval_size=size, eval_splits=(split,), validation=validation, lr=lr, seed=seed,
+                     **timing, **METHODS[method])
 
 
 def grid(level, method):
@@ -206,7 +208,7 @@ def grid(level, method):
 stale = list(levels)
 arm_of = {f"{lv} {m}": (lv, m) for lv in ["tau0"] + stale
           for m in (["vanilla", "primary"] if lv == "tau0" else METHODS)}
-arms = {a: config(lv, m, 0.1, seed=tune_seeds[0], size=200) for a, (lv, m) in arm_of.items()}
+arms = {a: config(lv, m, 0.1, seed=tune_seeds[0], split="val") for a, (lv, m) in arm_of.items()}
 best, search = tuning.tune(arms, {a: grid(*arm_of[a]) for a in arms}, seeds=tune_seeds, tail=tail,
                            max_extend=max_extend, jobs=jobs, guard=True, sanity=sanity_acc, desc="05 lr search")
 search["level"], search["method"] = zip(*search.arm.map(arm_of))

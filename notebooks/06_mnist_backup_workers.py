@@ -48,7 +48,6 @@ evals_per_epoch = 4         # evaluations per sync epoch, evenly spaced in updat
 tail = 3                    # evaluations averaged at the end of a run (the endpoint, and the tuning score)
 target_step = 0.005         # time-to-accuracy target: sync's worst tuning endpoint minus δ, floored to this
 validation = 1000           # training digits held out for the lr search (7k train, 1k validation)
-tune_eval_size = 100        # test and train-loss digits per tuning evaluation (the search reads validation only)
 lr_center = 0.1             # grid centre for an update of gradient mass 1 (sync MLP at B 256 is stable at 0.1)
 lr_span = 2.0               # the grid runs from centre/2 to centre times 2 ...
 lr_points = 2               # ... with 2 points per side: 5 values a factor √2 apart
@@ -112,10 +111,11 @@ print(f"{'QUICK' if quick else 'paper'} profile: cells (n, k) = {pairs}, T = {ep
 
 # %%
 cluster = dict(latency=latency, per_sample=per_sample, straggler_p=straggler_p, straggler_factor=straggler_factor)
+TEST, VAL = {"eval_splits": ("test",)}, {"eval_splits": ("val",)}  # what evaluation runs / the lr search read
 bases = {m: backup.base_config(m, batch_size=batch_size, validation=validation, eval_size=eval_size,
-                               bandwidth=bandwidth, **cluster) for m in dict.fromkeys([model, "lenet"])}
+                               bandwidth=bandwidth, **cluster).replace(**TEST) for m in dict.fromkeys([model, "lenet"])}
 fast_base = backup.base_config(model, batch_size=batch_size, validation=validation, eval_size=eval_size,
-                               bandwidth=fast_bandwidth, **cluster)
+                               bandwidth=fast_bandwidth, **cluster).replace(**TEST)
 dims = {m: sum(p.numel() for p in sn.models.build(m).parameters()) for m in bases}
 horizons = {n: backup.horizon(bases[model], n, epochs, n_train, range(horizon_seeds), dims[model])
             for n in sorted({n for n, _ in pairs})}
@@ -187,7 +187,9 @@ pd.Series(horizons, name="horizon T (simulated s)").rename_axis("n").to_frame().
 # **Compute plan** (cold, paper profile; one thread per run; AMD EPYC, AVX2, 2 cores; probes with
 # `OMP_NUM_THREADS=1 nice -n 19` while another notebook ran beside them): one MLP update costs 8–28 ms by
 # arm (drop at k = n/4 computes only k jobs; reuse and sync all n), one evaluation on 2,000 test + 2,000
-# train-loss + 1,000 validation digits 0.145 s (0.034 s with the tuning's 100 digits). Measured per run at
+# train-loss + 1,000 validation digits 0.145 s (0.034 s with the tuning's 100 digits); since then each run
+# evaluates only the split it is read on (`eval_splits`: test for evaluation runs, validation for the
+# search), which leaves every iterate and every read number as it was. Measured per run, all splits, at
 # E = 3: evaluation runs 3.1–5.5 s (reuse ≈ 4.5, drop ≈ 3.3, sync ≈ 4.2), tuning runs 1.4–3.3 s (sync
 # 2.4, drop 1.7, reuse 2.8), 10 Gbit/s runs 3.6–4.8 s, LeNet (5 epochs) 33 s (reuse), 26 s (drop), 21 s
 # (tuning). Runs: tuning 9 × 5 × 3 reuse + as many drop + 3 × 5 × 3 sync = 315 (+ edge extensions)
@@ -211,7 +213,7 @@ pd.Series(horizons, name="horizon T (simulated s)").rename_axis("n").to_frame().
 search = dict(lr_center=lr_center, lr_span=lr_span, lr_points=lr_points)
 arms = {a: v for a, v in backup.backup_arms(bases[model], pairs, stale_mass, asynchronous=False).items()}
 tune_cfgs, grids, masses = backup.tune_arms(arms, dims[model], horizons, seed=tune_seeds[0], fraction=1.0, evals=evals,
-                                            eval_size=tune_eval_size, **search)
+                                            **VAL, **search)
 lr_best, lr_table = tuning.tune(tune_cfgs, grids, seeds=tune_seeds, tail=tail, max_extend=max_extend, jobs=jobs,
                                 guard=True, sanity=sanity, desc="06 lr search")
 lr_frame = pd.DataFrame([{**arms[a][0], "lr": lr_best[a], "mass": masses[a],
@@ -605,7 +607,7 @@ if lenet_pair:
     reuse_arm = {a: v for a, v in backup.backup_arms(bases["lenet"], [(ln, lk)], stale_mass, False).items()
                  if v[0]["family"] == "reuse"}
     cfgs, grids_l, _ = backup.tune_arms(reuse_arm, dims["lenet"], {ln: lenet_T}, seed=lenet_tune_seeds[0], fraction=1.0,
-                                        evals=lenet_evals, eval_size=tune_eval_size, lr_center=lr_center,
+                                        evals=lenet_evals, **VAL, lr_center=lr_center,
                                         lr_span=2 ** (lenet_points / 2), lr_points=lenet_points)
     lenet_lr, _ = tuning.tune(cfgs, grids_l, seeds=lenet_tune_seeds, tail=tail, max_extend=max_extend, jobs=jobs,
                               guard=True, sanity=sanity, desc="06 LeNet lr search")

@@ -320,14 +320,16 @@ def estimated_cost(config: Config) -> float:
 
     Gradients per update: 1 (async), n (sync, and k-of-n with reuse, which applies the late ones
     too), k (k-of-n with drop). Evaluations: one at step 0, one every ``eval_every`` updates and
-    one at the end, each on ``eval_size`` test digits, as many training digits and the validation
-    split. :func:`run_all` hands out the missing runs in decreasing order of this estimate, so
+    one at the end, each on the splits of ``eval_splits``: ``eval_size`` test digits, as many
+    training digits, the validation split. :func:`run_all` hands out the missing runs in decreasing order of this estimate, so
     that a long run does not start last and leave the other workers idle.
 
     Example:
         >>> base = Config(steps=100, eval_every=50, eval_size=100)
         >>> estimated_cost(base)  # 100 × (32 × 0.7 + 4) + 3 × 200 × 0.7 / 3
         2780.0
+        >>> estimated_cost(base.replace(eval_splits=("test",)))  # 100 × (32 × 0.7 + 4) + 3 × 100 × 0.7 / 3
+        2710.0
         >>> estimated_cost(base.replace(protocol="sync", workers=4, batch_size=128)) > estimated_cost(base)
         True
     """
@@ -338,7 +340,8 @@ def estimated_cost(config: Config) -> float:
     else:
         gradients = config.workers
     evals = 1 + config.steps // config.eval_every + (config.steps % config.eval_every != 0)
-    digits = 2 * (config.eval_size if config.eval_size is not None else 10_000) + config.validation
+    size = config.eval_size if config.eval_size is not None else 10_000
+    digits = sum({"train": size, "test": size, "val": config.validation}[s] for s in config.eval_splits)
     per_sample = SAMPLE_MS[config.model]
     return float(config.steps * gradients * (config.push_batch * per_sample + GRADIENT_MS)
                  + evals * digits * per_sample / 3)

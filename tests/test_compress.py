@@ -75,3 +75,19 @@ def test_bytes_counted():
     assert Compressor("none", 1.0, 1000).push_bytes == 4000
     assert Compressor("topk", 0.01, 1000).push_bytes == 8 * 10
     assert Compressor("randomk", 0.001, 1000).push_bytes == 8 * 1
+
+
+def test_prefiltered_topk_keeps_what_a_full_torch_topk_keeps():
+    """Model-sized vectors take the sampled-threshold prefilter (and its NumPy index pass): the kept
+    set is torch.topk's, for spread-out, heavy-tailed and mostly-zero vectors alike."""
+    gen = torch.Generator().manual_seed(3)
+    for d, rho in [(1_033_510, 0.01), (431_080, 0.001), (40_000, 0.2), (1 << 15, 0.05)]:
+        k = compress.kept(d, rho)
+        for v in (torch.randn(d, generator=gen),
+                  torch.randn(d, generator=gen) * torch.rand(d, generator=gen) ** 4,
+                  torch.where(torch.rand(d, generator=gen) < 0.995, 0.0, torch.randn(d, generator=gen))):
+            got = compress.topk_indices(v, k)
+            want = torch.topk(v.abs(), k).indices
+            assert got.numel() == k and len(set(got.tolist())) == k
+            # equal as sets of magnitudes (ties at the k-th value may pick different indices)
+            assert torch.equal(v.abs()[got].sort().values, v.abs()[want].sort().values)

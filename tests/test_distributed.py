@@ -211,7 +211,7 @@ EVERY_FIELD = dict(protocol="k-of-n", workers=4, k=3, late="reuse", lag_weights=
                    compressor="randomk", density=0.05, granularity="layer", error_feedback=True, rule="dc-asgd",
                    lr=0.125, momentum=0.9, dc_lambda=0.5, batch_size=48, steps=7, eval_every=3, eval_size=None,
                    train_size=600, validation=100, model="mlp", seed=11, data_root="/tmp/mnist", download=False,
-                   device="cuda", diverge_loss=50.0, poly_exponent=1.5)
+                   device="cuda", diverge_loss=50.0, poly_exponent=1.5, eval_splits=("test", "val"))
 
 
 def test_every_config_field_is_reachable_from_the_command_line():

@@ -180,6 +180,35 @@ def test_validation_split_is_held_out_and_evaluated():
         sn.Config(validation=-1)
 
 
+def test_eval_splits_leave_out_splits_and_change_nothing_else():
+    """``eval_splits`` computes only the named splits (the others NaN); the iterates, the other
+    columns and the evaluated splits' values are those of a run that evaluates everything."""
+    cfg = sn.Config(protocol="async", staleness=sn.Uniform(3), batch_size=16, steps=6, eval_every=2, eval_size=200,
+                    model="mlp", validation=300)
+    full = sn.simulate(cfg, cache=False, progress=False)
+    for splits, gone in [(("test",), ["train_loss", "val_loss", "val_acc"]),
+                         (("val",), ["train_loss", "test_loss", "test_acc"]),
+                         (("train", "val"), ["test_loss", "test_acc"])]:
+        part = sn.simulate(cfg.replace(eval_splits=splits), cache=False, progress=False)
+        assert part[gone].isna().all().all(), splits
+        kept = [c for c in full.columns if c not in gone]
+        pd.testing.assert_frame_equal(part[kept], full[kept])
+        assert full[gone].notna().all().all()
+
+
+@pytest.mark.parametrize("splits, message", [
+    (("test", "dev"), r"eval_splits entries must be one of 'train', 'test', 'val'; got 'dev'"),
+    ((), r"eval_splits must be a non-empty tuple"),
+    (["test"], r"eval_splits must be a non-empty tuple"),
+    (("test", "test"), r"eval_splits must be a non-empty tuple of distinct names"),
+])
+def test_bad_eval_splits_name_the_parameter(splits, message):
+    with pytest.raises(ValueError, match=message):
+        sn.Config(eval_splits=splits)
+    with pytest.raises(ValueError, match=r"stop_loss reads train_loss: eval_splits must contain 'train'"):
+        sn.Config(stop_loss=0.5, eval_splits=("test",))
+
+
 def test_a_run_prints_in_a_few_lines_whatever_its_frames_hold():
     import pandas as pd
 

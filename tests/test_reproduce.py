@@ -219,3 +219,21 @@ def test_a_notebook_that_records_no_claim_is_skipped_when_unchanged(project, tmp
     assert reproduce.reproduce("paper", timeout=300, verbose=False)["00_plain.ipynb"] > 0
     assert reproduce.reproduce("paper", timeout=300, verbose=False)["00_plain.ipynb"] == 0.0
     assert marker.read_text() == "ran "
+
+
+def test_a_notebook_of_alone_starts_when_every_other_has_finished(tmp_path, monkeypatch):
+    """With 2 at once, 08 (real processes, timed: ``reproduce.ALONE``) waits for 07 and 09, which
+    run beside each other; times and claims still come in reading order."""
+    monkeypatch.setenv("STALENB_FIGURES", str(tmp_path / "figures"))
+    src, out, log = tmp_path / "nb", tmp_path / "build" / "notebooks", tmp_path / "log"
+    src.mkdir()
+    log.mkdir()
+    stamp = "import time, pathlib; p = pathlib.Path({d!r}); (p / '{n}.{w}').write_text(repr(time.time()))"
+    for n, pause in (("07", 2), ("08", 0), ("09", 2)):
+        _write(src, f"{n}_x.ipynb", [stamp.format(d=str(log), n=n, w="start"), f"time.sleep({pause})",
+                                     stamp.format(d=str(log), n=n, w="end")])
+    times = reproduce.reproduce("paper", folder=src, out_dir=out, timeout=120, verbose=False, jobs=2)
+    at = {p.name: float(p.read_text()) for p in log.iterdir()}
+    assert at["08.start"] >= max(at["07.end"], at["09.end"])
+    assert at["09.start"] < at["07.end"]  # the others did run two at a time
+    assert list(times) == ["07_x.ipynb", "08_x.ipynb", "09_x.ipynb"]

@@ -201,6 +201,9 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument(opt, nargs="+", default=format_model(default), metavar=("KIND", "NUMBER"),
                            help=_help(f"{text} One of {', '.join(_kinds(name))}, then its numbers.",
                                       format_model(default)))
+        elif name in CHOICES and hint is tuple:  # several of the allowed values (eval_splits)
+            p.add_argument(opt, nargs="+", choices=tuple(CHOICES[name]), default=list(default), metavar="NAME",
+                           help=_help(text, default))
         elif name in CHOICES:
             allowed = REAL_PROTOCOLS if name == "protocol" else tuple(CHOICES[name])
             p.add_argument(opt, default=default, choices=allowed, help=_help(text, default))
@@ -275,7 +278,7 @@ def to_argv(config: Config) -> list[str]:
         elif hint is bool:
             argv.append(opt if value else "--no-" + opt[2:])
         elif hint is tuple:
-            argv += [opt, *map(repr, value)]
+            argv += [opt, *(v if isinstance(v, str) else repr(v) for v in value)]
         else:
             argv += [opt, NONE if value is None else (value if isinstance(value, str) else repr(value))]
     return argv

@@ -14,7 +14,8 @@ What it does (``docs/design.md`` (appendix), "traps of the toolchain"):
   ``python3``, started by papermill; a per-cell timeout, the notebooks folder as working
   directory), as many at once as there are cores (``--jobs``), started and reported in reading
   order, and writes the executed copies to ``build/notebooks/`` (ignored by git), never over the
-  sources;
+  sources; a notebook of :data:`ALONE` (real processes, timed) starts only when every other
+  notebook has finished, so that no simulation competes with its processes for the cores;
 - checks every parameter of a profile against ``papermill.inspect_notebook`` before running
   anything (papermill itself only logs an unknown name and runs with the defaults);
 - runs every notebook it can: a failing notebook is named with its cell and error, the others
@@ -61,6 +62,10 @@ PROFILES = ("paper", "quick")
 SOURCE_DATE_EPOCH = "1577836800"
 DEFAULT_TIMEOUT = 1800  # seconds per cell
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
+#: Notebooks (number prefixes) that run with no other notebook beside them when several run at once:
+#: 08 launches real worker processes and compares their measured timing with the simulator's model,
+#: which another notebook's busy processes on the same cores would distort.
+ALONE = ("08",)
 
 
 class ReproduceError(RuntimeError):
@@ -293,8 +298,13 @@ def reproduce(profile: str = "paper", only=None, overrides: dict | None = None,
                 if publish:
                     (claims.ledger_dir(profile) / f"{nb.name.split('_', 1)[0]}.json").unlink(missing_ok=True)
 
-            pending[nb] = ((lambda: 0.0) if nb in skip else
-                           launch(forget, run_notebook, nb, out_dir, params, timeout, log_output))
+            job = (forget, run_notebook, nb, out_dir, params, timeout, log_output)
+            if nb in skip:
+                pending[nb] = lambda: 0.0
+            elif launch.pool is not None and nb.name.split("_", 1)[0] in ALONE:
+                pending[nb] = lambda job=job: (launch.drain(), launch(*job)())[1]  # when the others are done
+            else:
+                pending[nb] = launch(*job)
         for nb, params in plan:
             shown = f" {params}" if params else ""
             echo(f"  {'unchanged' if nb in skip else 'running'} {nb.name}{shown}", flush=True)
@@ -338,12 +348,20 @@ class _Launcher:
 
             self.pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"),
                                             initializer=_worker_setup, initargs=(1,))
+        self.futures = []
 
     def __call__(self, prepare, fn, *args):
         if self.pool is None:
             return lambda: (prepare(), fn(*args))[1]
         prepare()
-        return self.pool.submit(fn, *args).result
+        self.futures.append(self.pool.submit(fn, *args))
+        return self.futures[-1].result
+
+    def drain(self) -> None:
+        """Wait until every job submitted so far has ended (their results stay with them)."""
+        from concurrent.futures import wait
+
+        wait(self.futures)
 
     def cancel(self) -> None:
         if self.pool is not None:

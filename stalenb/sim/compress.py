@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 KINDS = ("none", "topk", "randomk")
@@ -49,10 +50,18 @@ def topk_indices(v: torch.Tensor, k: int) -> torch.Tensor:
     t = torch.topk(sample, min(m, 2 * k * m // d + 8), sorted=False).values.min()
     if not t > 0:  # many zeros (ties): the prefilter would keep too much
         return torch.topk(a, k, sorted=False).indices
-    cand = torch.nonzero(a >= t).squeeze(1)
+    cand = _at_least(a, t)
     if cand.numel() < k:
         return torch.topk(a, k, sorted=False).indices
     return cand[torch.topk(a[cand], k, sorted=False).indices]
+
+
+def _at_least(a: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Indices i (increasing) with a_i >= t: ``torch.nonzero(a >= t)``; on the CPU through NumPy's
+    ``flatnonzero``, the same indices in about a third of the time (the prefilter's costliest pass)."""
+    if a.device.type != "cpu":
+        return torch.nonzero(a >= t).squeeze(1)
+    return torch.from_numpy(np.flatnonzero(a.numpy() >= t.item()))
 
 
 def randomk_indices(d: int, k: int, generator: torch.Generator) -> torch.Tensor:

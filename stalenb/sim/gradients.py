@@ -267,9 +267,10 @@ class NeuralNet(Problem):
     """MNIST classification with ``model`` (cross-entropy), parameters as one flat vector."""
 
     def __init__(self, model="lenet", seed=0, data_root=None, train_size=None, eval_size=1000,
-                 device="cpu", download=True, validation=0):
+                 device="cpu", download=True, validation=0, eval_splits=("train", "test", "val")):
         self.device = torch.device(device)
         self.model_name, self.seed = model, seed
+        self.eval_splits = tuple(eval_splits)
         self._flat = None
         self.module = models.build(model, seed).to(self.device)
         params = dict(self.module.named_parameters())
@@ -330,6 +331,7 @@ class NeuralNet(Problem):
     def evaluate(self, x) -> dict:
         """Loss on the fixed training subset; loss and accuracy on the test digits and, when the
         problem holds out a validation split, on it (``val_loss``, ``val_acc``; NaN otherwise).
+        Only the splits named in ``eval_splits`` are computed; the others read NaN.
 
         Computed by the :class:`FlatModule` under ``torch.inference_mode`` (no autograd
         bookkeeping, channels_last convolutions) in chunks of 2,000 digits."""
@@ -340,8 +342,10 @@ class NeuralNet(Problem):
         splits = {"train": (self.X_eval, self.y_eval), "test": (self.X_test, self.y_test)}
         if self.X_val is not None:
             splits["val"] = (self.X_val, self.y_val)
-        out = {"val_loss": math.nan, "val_acc": math.nan}
+        out = dict.fromkeys(("train_loss", "test_loss", "test_acc", "val_loss", "val_acc"), math.nan)
         for split, (X, y) in splits.items():
+            if split not in self.eval_splits:
+                continue
             loss, correct = 0.0, 0
             for s in range(0, len(y), 2000):
                 z = self.flat.logits(x, X[s : s + 2000])
@@ -416,7 +420,7 @@ def from_config(config) -> Problem:
     """The problem a :class:`stalenb.Config` describes (MNIST + its model)."""
     return NeuralNet(config.model, seed=config.seed, data_root=config.data_root, train_size=config.train_size,
                      eval_size=config.eval_size, device=_device(config.device), download=config.download,
-                     validation=config.validation)
+                     validation=config.validation, eval_splits=config.eval_splits)
 
 
 def _device(name: str) -> str:

@@ -12,6 +12,7 @@ History (one row per evaluation point; docs/design.md §S3 "Output"):
 | ``batch_loss`` | mean mini-batch loss of the gradients applied since the previous row |
 | ``test_loss``, ``test_acc`` | on the first ``eval_size`` test samples; accuracy a fraction in [0, 1] |
 | ``val_loss``, ``val_acc`` | on the validation split held out of the training digits (``Config.validation``); NaN when none |
+| (any of the five above) | NaN when its split is not in ``Config.eval_splits`` |
 | ``staleness_mean``, ``staleness_max`` | over the gradients applied since the previous row |
 | ``bytes_sent`` | bytes pushed by workers, cumulative (dense 4·d, sparse 8 per kept entry) |
 | ``diverged`` | True on the last row of a run stopped for divergence |
