@@ -161,7 +161,9 @@ print(f"interval coverage per look: improves {design.coverage('improves'):.4f}, 
 # for the undecided comparisons' arms: ≈ 500 runs, ≈ 30 min with `jobs` 2. Left out for the budget (and
 # available as parameters): τ_max 8, the LeNet subset, other densities, random-k. *Measured after the
 # run* (same machine, notebook alone): 543 runs (243 tuning, 3 edge rounds; 300 evaluation), 42 min 53 s
-# cold, 31 s warm — more than planned, so the whole paper profile sits at about 100 minutes.
+# cold, 31 s warm — more than planned. Each run now evaluates only the split it is read on (`eval_splits`)
+# and top-k and DC-ASGD cost less (every number unchanged): in one cold `make reproduce` of everything
+# (same machine, this notebook in one process beside the others) 05 took 62 min and the whole 84 min.
 
 # %% [markdown]
 # ### Power before the runs

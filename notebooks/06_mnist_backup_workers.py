@@ -200,7 +200,8 @@ pd.Series(horizons, name="horizon T (simulated s)").rename_axis("n").to_frame().
 # a full one**: 41–60 min in one process (`reproduce --jobs 2` beside 05 gives each notebook one), about
 # half that with this notebook's own 2 processes (`jobs = 2`, run alone). Async is not run: at 1 Gbit/s one
 # async run at n = 16 costs ≈ 38 s (1,434 updates of B/16) and no record uses it. *Measured after the run*
-# (same machine, notebook alone with `jobs = 2`): 29 min 50 s cold, about 50 s warm.
+# (same machine, notebook alone with `jobs = 2`): 29 min 50 s cold, about 50 s warm; after the evaluation
+# savings, in one cold `make reproduce` of everything (one process beside 05): 45 min.
 
 # %% [markdown]
 # ## Step sizes tuned per arm (validation split)
