@@ -75,6 +75,7 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import scipy.stats
 import seaborn as sns
 
 import stalenb as sn
@@ -202,6 +203,23 @@ pd.Series(horizons, name="horizon T (simulated s)").rename_axis("n").to_frame().
 # async run at n = 16 costs ≈ 38 s (1,434 updates of B/16) and no record uses it. *Measured after the run*
 # (same machine, notebook alone with `jobs = 2`): 29 min 50 s cold, about 50 s warm; after the evaluation
 # savings, in one cold `make reproduce` of everything (one process beside 05): 45 min.
+
+# %% [markdown]
+# ### Power before the runs
+#
+# What the design can decide at paired SDs of 0.5, 1 and 2 points (the scale of the last design's
+# reuse − drop intervals, issue 22): the half-width of each look's repeated interval for the primary (at
+# Holm's first level α/9) and for a secondary (at α), and the seeds a fixed design would need for 80 %
+# power at δ. An effect within a half-width of both 0 and δ stays undecided; the follow-ups then say how
+# many fresh seeds would decide it.
+
+# %%
+for sd in (0.005, 0.01, 0.02):
+    for role, a in (("primary", alpha / m_cells), ("secondary", alpha)):
+        half = [scipy.stats.t.isf(design.nominal("improves", a), k - 1) * sd / k ** 0.5 for k in looks]
+        print(f"paired SD {sd:.3f}, {role} (α {a:.4f}): half-width "
+              + ", ".join(f"{h:.4f} at {k} seeds" for h, k in zip(half, looks))
+              + f"; fixed design for 80 % power at δ: {decisions.seeds_for_power(sd=sd, delta=delta, alpha=a)} seeds")
 
 # %% [markdown]
 # ## Step sizes tuned per arm (validation split)
