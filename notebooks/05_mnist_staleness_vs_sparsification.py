@@ -174,7 +174,7 @@ print(f"interval coverage per look: improves {design.coverage('improves'):.4f}, 
 
 # %%
 for sd in (0.005, 0.018, 0.041):
-    half = [scipy.stats.t.isf(design.nominal("improves"), k - 1) * sd / k ** 0.5 for k in looks]
+    half = design.half_widths(sd)
     print(f"paired SD {sd:.3f}: half-width " + ", ".join(f"{h:.4f} at {k} seeds" for h, k in zip(half, looks))
           + f"; fixed design for 80 % power at δ: {decisions.seeds_for_power(sd=sd, delta=delta)} seeds")
 

@@ -75,7 +75,6 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import scipy.stats
 import seaborn as sns
 
 import stalenb as sn
@@ -216,7 +215,7 @@ pd.Series(horizons, name="horizon T (simulated s)").rename_axis("n").to_frame().
 # %%
 for sd in (0.005, 0.01, 0.02):
     for role, a in (("primary", alpha / m_cells), ("secondary", alpha)):
-        half = [scipy.stats.t.isf(design.nominal("improves", a), k - 1) * sd / k ** 0.5 for k in looks]
+        half = design.half_widths(sd, alpha=a)
         print(f"paired SD {sd:.3f}, {role} (α {a:.4f}): half-width "
               + ", ".join(f"{h:.4f} at {k} seeds" for h, k in zip(half, looks))
               + f"; fixed design for 80 % power at δ: {decisions.seeds_for_power(sd=sd, delta=delta, alpha=a)} seeds")

@@ -265,6 +265,13 @@ class Looks:
         """Two-sided coverage of each look's interval under ``rule``."""
         return 1 - 2 * self.nominal(rule)
 
+    def half_widths(self, sd: float, rule: str = "improves", alpha: float | None = None) -> list[float]:
+        """Half-width of each look's interval for paired differences of standard deviation ``sd``
+        (t quantile at the look's seeds, as :meth:`answer` computes it): what the design can resolve,
+        before any run (at family error ``alpha``; a Holm family's first level is α/m)."""
+        q = self.nominal(rule, alpha)
+        return [float(stats.t.isf(q, k - 1) * sd / math.sqrt(k)) for k in self.seeds]
+
     def answer(self, diffs, *, rule: str, delta: float) -> dict:
         """The answer from the paired differences ``diffs`` seen so far (their count must be a look's).
 

@@ -193,3 +193,17 @@ def test_seeds_to_decide_grow_as_the_centre_nears_a_boundary():
     far = dc.seeds_to_decide(0.002, 0.0144, rule="equivalent", delta=0.01)
     assert near > 100 > far  # the observed case of 05: a gain just past δ is far from decided
     assert dc.seeds_to_decide(0.01, 0.01, rule="equivalent", delta=0.01) is None
+
+
+def test_half_widths_are_the_intervals_answer_draws():
+    """The half-width the design promises before the runs is that of the interval ``answer`` gives
+    (through ``stats.ci95``) for differences of that SD, at every look and at a Holm level."""
+    looks = dc.Looks((10, 20))
+    rng = np.random.default_rng(5)
+    for n in looks.seeds:
+        d = rng.normal(size=n)
+        d = 0.3 + (d - d.mean()) / d.std(ddof=1) * 0.012  # sample SD exactly 0.012
+        r = looks.answer(d, rule="improves", delta=0.01)
+        assert r["ci_high"] - r["statistic"] == pytest.approx(looks.half_widths(0.012)[looks.seeds.index(n)], rel=1e-9)
+    wide, narrow = looks.half_widths(0.01, alpha=0.05 / 9), looks.half_widths(0.01)
+    assert all(w > m for w, m in zip(wide, narrow)) and narrow[1] < narrow[0]

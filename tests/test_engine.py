@@ -205,6 +205,9 @@ def test_eval_splits_leave_out_splits_and_change_nothing_else():
 def test_bad_eval_splits_name_the_parameter(splits, message):
     with pytest.raises(ValueError, match=message):
         sn.Config(eval_splits=splits)
+
+
+def test_stop_loss_needs_the_train_split():
     with pytest.raises(ValueError, match=r"stop_loss reads train_loss: eval_splits must contain 'train'"):
         sn.Config(stop_loss=0.5, eval_splits=("test",))
 
